@@ -1,0 +1,1 @@
+"""Project file (`akko.yaml`) and profiles, layered: defaults < akko.yaml < AKKO_* environment < CLI flags."""

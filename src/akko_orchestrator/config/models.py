@@ -1,0 +1,149 @@
+"""Profile models. No endpoint, bucket or credential is a constant here: they come from akko.yaml or the environment.
+
+Secrets are never values in a file: a `SecretRef` names the environment variable or Airflow connection that holds
+one, and is resolved only at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from akko_orchestrator.errors import ConfigError
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(ConfigModel):
+    """Where a secret lives: an environment variable (`env`) or an Airflow connection's password (`conn_id`)."""
+
+    env: str | None = None
+    conn_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.conn_id is None):
+            raise ValueError("a secret reference names exactly one of `env` or `conn_id`")
+        return self
+
+    def resolve(self) -> SecretStr:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"secret not set: environment variable {self.env} is empty or missing")
+            return SecretStr(value)
+        from airflow.sdk import BaseHook  # deferred: only a run that needs the secret pays for Airflow
+
+        password = BaseHook.get_connection(str(self.conn_id)).password
+        if not password:
+            raise ConfigError(f"secret not set: Airflow connection '{self.conn_id}' has no password")
+        return SecretStr(password)
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env else f"Airflow connection {self.conn_id}"
+
+
+class SqlCatalogSettings(ConfigModel):
+    """pyiceberg SQL catalog (SQLite on `local`; PostgreSQL JDBC-catalog schema when shared with Trino/Spark)."""
+
+    type: Literal["sql"] = "sql"
+    uri: str | None = Field(
+        None, description="SQLAlchemy URI; default: SQLite in the profile's state folder."
+    )
+    warehouse: str | None = Field(None, description="Warehouse location; default: the state folder.")
+    password: SecretRef | None = None
+
+
+class RestCatalogSettings(ConfigModel):
+    """Iceberg REST catalog (Apache Polaris in AKKO), OAuth2 client credentials."""
+
+    type: Literal["rest"]
+    uri: str
+    warehouse: str
+    credential: SecretRef = Field(description="Holds `client_id:client_secret`.")
+    scope: str = "PRINCIPAL_ROLE:ALL"
+    oauth2_server_uri: str | None = None
+
+
+CatalogSettings = Annotated[SqlCatalogSettings | RestCatalogSettings, Field(discriminator="type")]
+
+
+class ObjectStoreSettings(ConfigModel):
+    """Where raw files land: a local folder, or an S3-compatible bucket (path-style for SeaweedFS/MinIO)."""
+
+    uri: str | None = Field(None, description="Folder or `s3://bucket/prefix`; default: the state folder.")
+    endpoint: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    access_key: SecretRef | None = None
+    secret_key: SecretRef | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        return bool(self.uri and self.uri.startswith("s3://"))
+
+    @model_validator(mode="after")
+    def _s3_needs_keys(self) -> ObjectStoreSettings:
+        if self.is_s3 and (self.access_key is None or self.secret_key is None):
+            raise ValueError("an s3:// object store needs `access_key` and `secret_key` secret references")
+        return self
+
+
+class TrinoSettings(ConfigModel):
+    """Trino reached through an Airflow connection (host, port, user, password or JWT, TLS)."""
+
+    conn_id: str = "trino_default"
+    catalog: str = "iceberg"
+
+
+class SparkSettings(ConfigModel):
+    remote: str = Field(description="Spark Connect URL, e.g. sc://host:15002.", pattern=r"^sc://")
+
+
+class Profile(ConfigModel):
+    """One execution target. `embedded`: pyiceberg + DuckDB + local files. `cluster`: Trino, Spark, REST catalog, S3."""
+
+    engine: Literal["embedded", "cluster"] = "embedded"
+    catalog: CatalogSettings = Field(default_factory=SqlCatalogSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    trino: TrinoSettings | None = None
+    spark: SparkSettings | None = None
+
+    @model_validator(mode="after")
+    def _cluster_is_complete(self) -> Profile:
+        if self.engine != "cluster":
+            return self
+        missing = [name for name in ("trino", "spark") if getattr(self, name) is None]
+        if self.object_store.uri is None:
+            missing.append("object_store.uri")
+        if isinstance(self.catalog, SqlCatalogSettings) and self.catalog.uri is None:
+            missing.append("catalog.uri")
+        if missing:
+            raise ValueError(f"a cluster profile needs {', '.join(missing)}")
+        return self
+
+    @property
+    def sql_engine(self) -> str:
+        return "trino" if self.engine == "cluster" else "duckdb"
+
+
+class ProjectConfig(ConfigModel):
+    """akko.yaml."""
+
+    project: str = "akko"
+    lakehouse: str = Field(
+        "akko",
+        pattern=r"^[a-z][a-z0-9-]*$",
+        description="Logical lakehouse name: assets are iceberg://<lakehouse>/<ns>/<table>.",
+    )
+    pipelines: str = "pipelines"
+    python_path: list[str] = Field(default_factory=lambda: ["pipelines"])
+    state_dir: str = Field(
+        ".akko", description="Local state: catalog, warehouse, object store, Airflow home."
+    )
+    profile: str = "local"
+    profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})

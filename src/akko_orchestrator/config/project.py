@@ -1,0 +1,157 @@
+"""Find the project, read akko.yaml, apply AKKO_* overrides and pick the profile."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from akko_orchestrator.config.models import Profile, ProjectConfig
+from akko_orchestrator.errors import ConfigError
+
+PROJECT_FILE = "akko.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project folder and its configuration, with the selected profile resolved."""
+
+    root: Path
+    config: ProjectConfig
+    profile_name: str
+
+    @cached_property
+    def profile(self) -> Profile:
+        return self.config.profiles[self.profile_name]
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(os.environ.get("AKKO_STATE_DIR") or self.root / self.config.state_dir).resolve()
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return (self.root / self.config.pipelines).resolve()
+
+    @property
+    def dags_dir(self) -> Path:
+        return self.state_dir / "dags"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def python_paths(self) -> list[Path]:
+        return [(self.root / p).resolve() for p in self.config.python_path]
+
+    @property
+    def catalog_uri(self) -> str:
+        return self.profile.catalog.uri or f"sqlite:///{self.state_dir / 'catalog.db'}"  # type: ignore[union-attr]
+
+    @property
+    def warehouse(self) -> str:
+        configured = getattr(self.profile.catalog, "warehouse", None)
+        return configured or (self.state_dir / "warehouse").as_uri()
+
+    @property
+    def object_store_uri(self) -> str:
+        configured = self.profile.object_store.uri
+        if configured is None:
+            return str(self.state_dir / "object-store")
+        if "://" in configured:
+            return configured
+        return str((self.root / configured).resolve())
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder holding akko.yaml, from AKKO_PROJECT_DIR or `start` upward; else `start` itself."""
+    if os.environ.get("AKKO_PROJECT_DIR"):
+        return Path(os.environ["AKKO_PROJECT_DIR"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    return here
+
+
+def load_project(start: Path | None = None, profile: str | None = None) -> Project:
+    """Read the project; the profile is `profile` (CLI) > AKKO_PROFILE > akko.yaml `profile`."""
+    root = find_root(start)
+    raw = _read_yaml(root / PROJECT_FILE)
+    name = profile or os.environ.get("AKKO_PROFILE") or raw.get("profile") or "local"
+    profiles = raw.get("profiles") or {"local": {}}
+    if name not in profiles:
+        raise ConfigError(
+            f"no profile '{name}' in {root / PROJECT_FILE} (profiles: {', '.join(sorted(profiles))})"
+        )
+    selected = _apply_env_overrides(_expand_env(profiles[name], f"profiles.{name}"))
+    raw = {**raw, "profile": name, "profiles": {**profiles, name: selected}}
+    # Only the selected profile must resolve its ${VARS}; the others are validated once selected.
+    raw["profiles"] = {k: (v if k == name else {}) for k, v in raw["profiles"].items()}
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, root / PROJECT_FILE)) from None
+    return Project(root=root, config=config, profile_name=name)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    return data
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in strings; a missing variable is an error naming it."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _apply_env_overrides(profile: dict[str, Any]) -> dict[str, Any]:
+    """AKKO__CATALOG__URI=... sets profile.catalog.uri (double underscore separates levels)."""
+    result = dict(profile)
+    for key, value in sorted(os.environ.items()):
+        if not key.startswith("AKKO__"):
+            continue
+        path = [part.lower() for part in key[len("AKKO__") :].split("__")]
+        node = result
+        for part in path[:-1]:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[path[-1]] = value
+    return result
+
+
+def _format_validation(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"] if p not in ("sql", "rest"))
+        lines.append(f"  {loc}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)

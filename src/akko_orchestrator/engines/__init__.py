@@ -1,0 +1,1 @@
+"""SQL engines behind one interface, chosen by the profile: DuckDB (embedded) now; Trino on `cluster`."""

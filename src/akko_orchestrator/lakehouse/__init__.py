@@ -1,0 +1,1 @@
+"""The Iceberg lakehouse: catalog access, atomic table writes, and the object store for raw files."""

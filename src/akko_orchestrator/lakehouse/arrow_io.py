@@ -1,0 +1,88 @@
+"""Arrow helpers: read files into Arrow, and normalize types to what Iceberg stores."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from akko_orchestrator.errors import AkkoError
+
+
+def read_file(data: bytes, file_format: str, name: str) -> pa.Table:
+    """Parse one file's bytes (csv, parquet, json array or JSON lines)."""
+    try:
+        if file_format == "csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(io.BytesIO(data))
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(data))
+        if data.lstrip()[:1] == b"[":
+            return records_to_arrow(json.loads(data), name)
+        import pyarrow.json as pajson
+
+        return pajson.read_json(io.BytesIO(data))  # JSON lines; infers timestamps like the CSV reader
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise AkkoError(f"cannot read {name} as {file_format}: {exc}") from None
+
+
+def records_to_arrow(records: Any, name: str) -> pa.Table:
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise AkkoError(f"{name}: expected a list of JSON objects, got {type(records).__name__}")
+    if not records:
+        raise AkkoError(f"{name}: no records")
+    return pa.Table.from_pylist(records)
+
+
+def to_arrow(value: Any, what: str) -> pa.Table:
+    """Accept what a Python step may return: an Arrow table, a pandas/polars frame, or a list of dicts."""
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    if hasattr(value, "to_arrow"):
+        return value.to_arrow()
+    if type(value).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(value, preserve_index=False)
+    if isinstance(value, list):
+        return records_to_arrow(value, what)
+    raise AkkoError(
+        f"{what} returned {type(value).__name__}; return a pyarrow.Table, a DataFrame or a list of dicts"
+    )
+
+
+def normalize(table: pa.Table) -> pa.Table:
+    """Cast types Iceberg cannot store as-is: unsigned ints, ns/s timestamps, dictionaries, all-null columns."""
+    fields = [pa.field(f.name, _iceberg_friendly(f.type), nullable=True) for f in table.schema]
+    target = pa.schema(fields)
+    return table if target == table.schema else table.cast(target)
+
+
+def _iceberg_friendly(dtype: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(dtype):
+        return _iceberg_friendly(dtype.value_type)
+    if pa.types.is_unsigned_integer(dtype) or (pa.types.is_integer(dtype) and dtype.bit_width < 32):
+        return pa.int64() if dtype.bit_width >= 32 else pa.int32()
+    if pa.types.is_timestamp(dtype) and dtype.unit != "us":
+        return pa.timestamp("us", tz="UTC" if dtype.tz else None)
+    if pa.types.is_timestamp(dtype) and dtype.tz not in (None, "UTC", "+00:00"):
+        return pa.timestamp("us", tz="UTC")
+    if pa.types.is_null(dtype):
+        return pa.string()
+    if pa.types.is_large_string(dtype):
+        return pa.string()
+    if pa.types.is_float16(dtype):
+        return pa.float32()
+    return dtype
+
+
+def keep_last_per_key(table: pa.Table, keys: list[str]) -> pa.Table:
+    """For merges of several files: the last row of each key wins (files are processed in name order)."""
+    indexed = table.append_column("__akko_row", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(keys, use_threads=False).aggregate([("__akko_row", "max")])
+    return table.take(sorted(last.column("__akko_row_max").to_pylist()))

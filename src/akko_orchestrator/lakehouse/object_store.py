@@ -1,0 +1,97 @@
+"""The object store where raw files land: a local folder on `local`, an S3-compatible bucket on `cluster`.
+
+Paths in specs: `raw/x.csv` is a key in the object store, `./data/x.csv` is relative to the project folder,
+and `file:///...` or `s3://...` are used as given.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from akko_orchestrator.config.project import Project
+from akko_orchestrator.errors import AkkoError
+
+if TYPE_CHECKING:
+    import fsspec
+    import pyarrow as pa
+
+
+@dataclass
+class ObjectStore:
+    project: Project
+
+    @property
+    def root(self) -> str:
+        return self.project.object_store_uri.rstrip("/")
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        settings = self.project.profile.object_store
+        if not settings.is_s3:
+            import fsspec
+
+            return fsspec.filesystem("file", auto_mkdir=True)
+        try:
+            import s3fs
+        except ImportError:
+            raise AkkoError("an s3:// object store needs the `s3fs` package: uv add s3fs") from None
+        client_kwargs = {"endpoint_url": settings.endpoint, "region_name": settings.region}
+        return s3fs.S3FileSystem(
+            key=settings.access_key.resolve().get_secret_value(),  # type: ignore[union-attr]
+            secret=settings.secret_key.resolve().get_secret_value(),  # type: ignore[union-attr]
+            client_kwargs={k: v for k, v in client_kwargs.items() if v},
+            config_kwargs={"s3": {"addressing_style": "path"}} if settings.path_style else None,
+        )
+
+    def resolve(self, location: str) -> str:
+        """A spec path to a full path or URI the filesystem understands."""
+        if location.startswith("file://"):
+            return location.removeprefix("file://")
+        if "://" in location:
+            return location
+        if location.startswith("./") or location.startswith("../"):
+            return str((self.project.root / location).resolve())
+        if location.startswith("/"):
+            return location
+        return f"{self.root}/{location}"
+
+    def glob(self, pattern: str) -> list[str]:
+        """Matching files, sorted (mapped task indexes must be stable across retries)."""
+        resolved = self.resolve(pattern)
+        found = self.fs.glob(resolved) if any(c in pattern for c in "*?[") else [resolved]
+        found = [f for f in found if self.fs.isfile(f)]
+        prefix = "s3://" if resolved.startswith("s3://") else ""
+        return sorted(prefix + f if prefix and not f.startswith(prefix) else f for f in found)
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Write a whole object atomically where the store allows it (local: temp file + rename)."""
+        path = self.resolve(key)
+        if "://" not in path:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+            return path
+        with self.fs.open(path, "wb") as handle:
+            handle.write(data)
+        return path
+
+    def write_csv(self, key: str, table: pa.Table) -> str:
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer)
+        return self.write_bytes(key, buffer.getvalue())
+
+    def read_bytes(self, location: str) -> bytes:
+        with self.fs.open(self.resolve(location), "rb") as handle:
+            return handle.read()
+
+    def delete(self, location: str) -> None:
+        path = self.resolve(location)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)

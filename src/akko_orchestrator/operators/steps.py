@@ -1,0 +1,131 @@
+"""One operator per step kind, plus the three operators of a fanned-out file ingest (list, stage, commit).
+
+Operators keep the typed step as an attribute; Airflow does not serialize it (workers re-parse the shim), so DAG
+serialization stays small and deterministic. Heavy imports (pyiceberg, DuckDB) happen inside `execute` only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.spec.models import IngestStep, SqlStep
+
+
+class AkkoStepOperator(BaseOperator):
+    """Base: resolves the project from the spec file and runs `run(ctx)` with a `StepContext`."""
+
+    ui_color = "#dbeafe"
+
+    def __init__(self, *, spec_file: str, pipeline_id: str, planned: PlannedStep, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.spec_file = spec_file
+        self.pipeline_id = pipeline_id
+        self.planned = planned
+
+    def execute(self, context: Any) -> Any:
+        from akko_orchestrator.config.project import load_project
+        from akko_orchestrator.runtime.context import StepContext
+
+        ti = context["ti"]
+        ctx = StepContext(
+            project=load_project(Path(self.spec_file).parent),
+            pipeline_id=self.pipeline_id,
+            step_id=self.planned.id,
+            run_id=context["run_id"],
+            try_number=ti.try_number,
+            map_index=getattr(ti, "map_index", -1),
+        )
+        try:
+            return self.run(ctx, context)
+        finally:
+            ctx.close()
+
+    def run(self, ctx: Any, context: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def summary(result: Any) -> Any:
+        from akko_orchestrator.lakehouse.writer import WriteResult
+        from akko_orchestrator.runtime.results import write_summary
+
+        return write_summary(result) if isinstance(result, WriteResult) else result
+
+
+class IngestOperator(AkkoStepOperator):
+    ui_color = "#dcfce7"
+
+    def run(self, ctx: Any, context: Any) -> Any:
+        from akko_orchestrator.runtime.ingest import ingest
+
+        assert isinstance(self.planned.step, IngestStep)
+        return self.summary(ingest(ctx, self.planned.step))
+
+
+class ListFilesOperator(AkkoStepOperator):
+    ui_color = "#dcfce7"
+
+    def run(self, ctx: Any, context: Any) -> list[str]:
+        from akko_orchestrator.runtime.ingest import list_files
+
+        return list_files(ctx, self.planned.step)  # type: ignore[arg-type]
+
+
+class StageFileOperator(AkkoStepOperator):
+    """Mapped: one task instance per file."""
+
+    ui_color = "#dcfce7"
+
+    def __init__(self, *, path: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.path = path
+
+    def run(self, ctx: Any, context: Any) -> str:
+        from akko_orchestrator.runtime.ingest import stage_file
+
+        return stage_file(ctx, self.planned.step, self.path)  # type: ignore[arg-type]
+
+
+class CommitStagedOperator(AkkoStepOperator):
+    ui_color = "#dcfce7"
+
+    def __init__(self, *, stage_task_id: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.stage_task_id = stage_task_id
+
+    def run(self, ctx: Any, context: Any) -> Any:
+        from akko_orchestrator.runtime.ingest import commit_staged
+
+        keys = context["ti"].xcom_pull(task_ids=self.stage_task_id) or []
+        if isinstance(keys, str):
+            keys = [keys]
+        return self.summary(commit_staged(ctx, self.planned.step, list(keys)))  # type: ignore[arg-type]
+
+
+class SqlStepOperator(AkkoStepOperator):
+    ui_color = "#fef3c7"
+
+    def run(self, ctx: Any, context: Any) -> Any:
+        from akko_orchestrator.runtime.transforms import run_sql
+
+        step = self.planned.step
+        assert isinstance(step, SqlStep)
+        if step.queries is not None:
+            texts = dict(step.queries)
+        elif step.sql is not None:
+            texts = {"sql": step.sql}
+        else:
+            texts = {"sql": (Path(self.spec_file).parent / str(step.file)).read_text(encoding="utf-8")}
+        return self.summary(run_sql(ctx, self.planned, texts))
+
+
+class PythonStepOperator(AkkoStepOperator):
+    ui_color = "#ede9fe"
+
+    def run(self, ctx: Any, context: Any) -> Any:
+        from akko_orchestrator.runtime.transforms import run_python
+
+        return self.summary(run_python(ctx, self.planned))

@@ -1,0 +1,89 @@
+"""SQL and Python steps."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from typing import Any
+
+import pyarrow as pa
+
+from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.lakehouse.arrow_io import to_arrow
+from akko_orchestrator.lakehouse.writer import WriteResult, write_table
+from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.results import format_text, json_safe, table_preview
+from akko_orchestrator.spec.models import PythonStep, SqlStep
+
+
+def run_sql(ctx: StepContext, planned: PlannedStep, sql_text: dict[str, str]) -> WriteResult | dict[str, Any]:
+    """`sql_text`: the query (key "sql") or the named verification queries, already read from files."""
+    step = planned.step
+    assert isinstance(step, SqlStep)
+    if step.output is None:
+        results = {}
+        for name, sql in sql_text.items():
+            table = ctx.sql_engine.query(sql, list(planned.reads))
+            results[name] = table_preview(table)
+            log.info("%s.%s (%d rows):\n%s", step.id, name, table.num_rows, format_text(table))
+        return {"queries": results}
+    data = ctx.sql_engine.query(sql_text["sql"], list(planned.reads))
+    return write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+
+
+def run_python(ctx: StepContext, planned: PlannedStep) -> WriteResult | dict[str, Any]:
+    step = planned.step
+    assert isinstance(step, PythonStep)
+    function = import_function(ctx, step.function)
+    inputs = {name: ctx.catalog.load_table(name).scan().to_arrow() for name in step.inputs}
+    value = function(**_arguments(function, step, inputs, ctx))
+    if step.output is not None:
+        if value is None:
+            raise AkkoError(
+                f"{step.function} returned None but the step has an output table {step.output.table}"
+            )
+        data = to_arrow(value, step.function)
+        return write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+    if isinstance(value, pa.Table):
+        return {"result": table_preview(value)}
+    return {"result": json_safe(value)} if value is not None else {}
+
+
+def import_function(ctx: StepContext, reference: str):
+    module_name, _, attr = reference.partition(":")
+    for path in reversed(ctx.project.python_paths):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        paths = ", ".join(str(p) for p in ctx.project.python_paths)
+        raise AkkoError(
+            f"cannot import module '{module_name}' for {reference}: {exc} (python_path: {paths})"
+        ) from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise AkkoError(f"{reference}: module '{module_name}' has no function '{attr}'")
+    return function
+
+
+def _arguments(function, step: PythonStep, inputs: dict[str, pa.Table], ctx: StepContext) -> dict[str, Any]:
+    """Match parameters by name: `inputs` (dict of tables), `ctx`, one table per input's short name, then params."""
+    available: dict[str, Any] = {"inputs": inputs, "ctx": ctx, **step.params}
+    for name, table in inputs.items():
+        available.setdefault(name.split(".", 1)[1], table)
+    signature = inspect.signature(function)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    arguments = {}
+    for name, parameter in signature.parameters.items():
+        if name in available:
+            arguments[name] = available[name]
+        elif parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.VAR_KEYWORD:
+            raise AkkoError(
+                f"{step.function} needs argument '{name}', which is neither an input table, `inputs`, `ctx` nor a param"
+            )
+    if accepts_any:
+        arguments.update({k: v for k, v in step.params.items() if k not in arguments})
+    return arguments

@@ -1,0 +1,208 @@
+"""Typed pipeline spec models. They validate a spec and generate its JSON Schema (`akko schema`).
+
+Every model forbids unknown keys so a typo is an error with a "did you mean", never a silently ignored field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENT = r"^[a-z][a-z0-9_]*$"
+TABLE = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
+DURATION = r"^\d+(\.\d+)?(ms|s|m|h|d)$"
+PARTITION = r"^(?:[a-z_][a-z0-9_]*|(?:year|month|day|hour)\([a-z_][a-z0-9_]*\)|(?:bucket|truncate)\(\d+,\s*[a-z_][a-z0-9_]*\))$"
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+FILE_FORMATS = ("csv", "parquet", "json")
+
+Identifier = Annotated[str, Field(pattern=IDENT, max_length=100)]
+TableName = Annotated[str, Field(pattern=TABLE, description="Iceberg table as `namespace.table`.")]
+Duration = Annotated[str, Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`.")]
+
+
+def duration_seconds(text: str) -> float:
+    """'90s' -> 90.0, '5m' -> 300.0."""
+    match = re.match(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$", text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Output(SpecModel):
+    """Where a step's result goes: one Iceberg table, written in one atomic commit."""
+
+    table: TableName
+    mode: Literal["append", "overwrite", "merge"] = Field(
+        "append", description="append rows, overwrite the whole table, or merge (upsert) on `keys`."
+    )
+    keys: list[Identifier] = Field(default_factory=list, description="Key columns for `merge`.")
+    partition_by: list[Annotated[str, Field(pattern=PARTITION)]] = Field(
+        default_factory=list,
+        description="Partition spec used when the table is created: `col`, `day(ts)`, `bucket(16, id)`...",
+    )
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self) -> Output:
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("mode 'merge' needs `keys` (the columns that identify a row)")
+        if self.keys and self.mode != "merge":
+            raise ValueError(f"`keys` only applies to mode 'merge', not '{self.mode}'")
+        return self
+
+
+class HttpSource(SpecModel):
+    """A JSON HTTP API. Credentials live in the Airflow connection, never in the spec."""
+
+    url: str | None = Field(None, description="Full URL (no credentials); or use `conn_id` + `endpoint`.")
+    conn_id: str | None = Field(None, description="Airflow HTTP connection holding host and auth.")
+    endpoint: str = ""
+    params: dict[str, str] = Field(default_factory=dict)
+    records: str | None = Field(None, description="Dotted path to the list of records in the response.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> HttpSource:
+        if (self.url is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of `url` or `conn_id`")
+        if self.url is not None and "@" in self.url.split("/")[2 if "//" in self.url else 0]:
+            raise ValueError("credentials do not belong in a spec: put them in an Airflow connection")
+        return self
+
+
+class SqlSource(SpecModel):
+    """A query over an Airflow connection (e.g. PostgreSQL)."""
+
+    conn_id: str
+    query: str
+
+
+class IngestSource(SpecModel):
+    """Exactly one of `files`, `http`, `sql`."""
+
+    files: str | None = Field(
+        None,
+        description="`raw/x/*.csv` (object store key), `./data/*.json` (project folder), or a URI. "
+        "A glob fans out: one mapped task per file.",
+    )
+    format: Literal["csv", "parquet", "json"] | None = Field(None, description="Default: the file extension.")
+    http: HttpSource | None = None
+    sql: SqlSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> IngestSource:
+        given = [name for name in ("files", "http", "sql") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of `files`, `http`, `sql` (got {', '.join(given) or 'none'})")
+        if self.files is not None and self.format is None and self.file_format() is None:
+            raise ValueError(
+                f"cannot infer the format of {self.files!r}: set `format` to one of {FILE_FORMATS}"
+            )
+        if self.format is not None and self.files is None:
+            raise ValueError("`format` only applies to `files`")
+        return self
+
+    def file_format(self) -> str | None:
+        if self.format:
+            return self.format
+        suffix = (self.files or "").rsplit(".", 1)[-1].lower()
+        return {"jsonl": "json", "ndjson": "json"}.get(suffix, suffix if suffix in FILE_FORMATS else None)
+
+    @property
+    def is_glob(self) -> bool:
+        return self.files is not None and any(ch in self.files for ch in "*?[")
+
+
+class StepBase(SpecModel):
+    id: Identifier
+    description: str | None = None
+    after: list[Identifier] = Field(
+        default_factory=list, description="Steps to run first, beyond those inferred from tables read."
+    )
+    retries: int | None = Field(None, ge=0, le=20)
+    retry_delay: Duration | None = None
+    timeout: Duration | None = None
+
+
+class IngestStep(StepBase):
+    """Load files, an HTTP JSON API or a SQL query into an Iceberg table."""
+
+    kind: Literal["ingest"]
+    source: IngestSource
+    output: Output
+
+
+class SqlStep(StepBase):
+    """A query in Trino SQL. With `output` its result becomes a table; without, it is a verification query."""
+
+    kind: Literal["sql"]
+    sql: str | None = Field(None, description="Inline Trino SQL.")
+    file: str | None = Field(None, description="A .sql file, relative to the spec file.")
+    queries: dict[Identifier, str] | None = Field(
+        None, description="Named verification queries (no `output`); results are logged and returned."
+    )
+    output: Output | None = None
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SqlStep:
+        given = [name for name in ("sql", "file", "queries") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of `sql`, `file`, `queries` (got {', '.join(given) or 'none'})"
+            )
+        if self.queries is not None and self.output is not None:
+            raise ValueError("`queries` are verification queries and cannot have an `output`; use `sql`")
+        return self
+
+
+class PythonStep(StepBase):
+    """A function `module:function` receiving input tables (Arrow) and returning the output table."""
+
+    kind: Literal["python"]
+    function: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+    inputs: list[TableName] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict, description="Extra keyword arguments (JSON values).")
+    output: Output | None = None
+
+
+Step = Annotated[IngestStep | SqlStep | PythonStep, Field(discriminator="kind")]
+
+
+class AssetSchedule(SpecModel):
+    on: list[TableName] = Field(min_length=1, description="Run whenever any of these tables changes.")
+
+
+class Defaults(SpecModel):
+    retries: int = Field(0, ge=0, le=20)
+    retry_delay: Duration = "30s"
+    timeout: Duration | None = None
+
+
+class Pipeline(SpecModel):
+    """One pipeline: one Airflow DAG."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"title": "AKKO pipeline spec"})
+
+    pipeline: Identifier = Field(description="Pipeline id; becomes the Airflow dag_id.")
+    description: str | None = None
+    owner: str = Field(min_length=1)
+    team: Identifier
+    tags: list[str] = Field(default_factory=list)
+    schedule: Literal["manual"] | str | AssetSchedule = Field(
+        "manual", description="`manual`, a cron expression or preset (`@daily`), or `{on: [tables]}`."
+    )
+    start_date: date = date(2024, 1, 1)
+    catchup: bool = False
+    max_active_runs: int = Field(1, ge=1)
+    defaults: Defaults = Field(default_factory=Defaults)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return sorted(set(tags))
