@@ -3,9 +3,12 @@ traceback only with --debug."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -42,3 +45,33 @@ def handle_errors(func: F) -> F:
 def _maybe_traceback() -> None:
     if DEBUG["enabled"]:
         err_console.print_exception()
+
+
+@contextlib.contextmanager
+def airflow_output_to(log_file: Path | None) -> Iterator[Console]:
+    """Send everything written to fds 1 and 2 (Airflow's task and scheduler logs) to `log_file`, and yield a
+    console still bound to the terminal for our own progress lines. `None` keeps Airflow's output visible."""
+    if log_file is None:
+        yield console
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(1), "w", buffering=1)
+    progress = Console(
+        file=terminal, highlight=False, force_terminal=console.is_terminal, width=console.width
+    )
+    with open(log_file, "ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield progress
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            terminal.close()

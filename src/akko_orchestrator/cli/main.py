@@ -87,6 +87,9 @@ def run(
 
 
 def _run(pipeline: str, conf: dict[str, Any] | None, verbose: bool):
+    import datetime as dt
+
+    from akko_orchestrator.cli.console import airflow_output_to
     from akko_orchestrator.cli.render import progress_line, run_summary
     from akko_orchestrator.local_airflow.inprocess import run_pipeline
 
@@ -94,14 +97,19 @@ def _run(pipeline: str, conf: dict[str, Any] | None, verbose: bool):
     console.print(
         f"Running [bold]{pipeline}[/bold] on profile [bold]{project.profile_name}[/bold] through Airflow…"
     )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    log_file = None if verbose else project.state_dir / "logs" / f"{pipeline}-{stamp}.log"
+    with airflow_output_to(log_file) as out:
 
-    def progress(event: str, task_id: str, map_index: int, detail: str | None) -> None:
-        line = progress_line(event, task_id, map_index, detail)
-        if line:
-            console.print(line, soft_wrap=True)
+        def progress(event: str, task_id: str, map_index: int, detail: str | None) -> None:
+            line = progress_line(event, task_id, map_index, detail)
+            if line:
+                out.print(line, soft_wrap=True)
 
-    report = run_pipeline(project, pipeline, progress, conf, quiet=not verbose)
+        report = run_pipeline(project, pipeline, progress, conf)
     console.print(run_summary(report))
+    if report.state != "success" and log_file is not None:
+        console.print(f"Airflow's log of this run: {log_file}")
     return report
 
 

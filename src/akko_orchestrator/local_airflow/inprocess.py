@@ -105,9 +105,8 @@ def run_pipeline(
     pipeline_id: str,
     progress: ProgressCallback | None = None,
     conf: dict[str, Any] | None = None,
-    quiet: bool = True,
 ) -> RunReport:
-    environment.apply(project, {"AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"} if quiet else None)
+    environment.apply(project)
     shim = pipeline_shim(project, pipeline_id)
     dag = _load_dag(shim, pipeline_id)
     environment.ensure_database()

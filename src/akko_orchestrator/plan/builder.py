@@ -134,7 +134,8 @@ class _Planner:
 
     def _upstream(self, step: Step, reads: list[str], writers: dict[str, str]) -> list[str]:
         inferred = {writers[t] for t in reads if t in writers and writers[t] != step.id}
-        return sorted(inferred | set(step.after) - {step.id})
+        known = {s.id for s in self.pipeline.steps}  # unknown `after` names are reported by `_check_ids`
+        return sorted(inferred | (set(step.after) & known) - {step.id})
 
     def _reads(self, index: int, step: Step) -> list[str]:
         if isinstance(step, PythonStep):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.spec.models import Pipeline
-from akko_orchestrator.spec.yaml_source import Loc, SpecSource
+from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, TABLE, Pipeline, PythonStep, Step
+from akko_orchestrator.spec.yaml_source import Loc, SpecSource, format_loc
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -21,7 +23,9 @@ def load_spec(path: Path, display_path: str | None = None) -> tuple[Pipeline, Sp
     """Read and validate one spec file; raises `SpecError` with every schema issue found."""
     source = SpecSource.read(path, display_path)
     if not isinstance(source.data, dict):
-        raise SpecError([source.issue((), "a pipeline spec is a YAML mapping with `pipeline:` and `steps:`")])
+        what = "the file is empty" if source.data is None else f"the file holds {_kind_of(source.data)}"
+        reason = f"{what}; a pipeline spec is a YAML mapping with `pipeline:`, `owner:`, `team:` and `steps:`"
+        raise SpecError([SpecIssue(source.display, 1, 1, "", reason, "start from `akko new NAME`")])
     try:
         return Pipeline.model_validate(source.data), source
     except ValidationError as exc:
@@ -30,11 +34,24 @@ def load_spec(path: Path, display_path: str | None = None) -> tuple[Pipeline, Sp
 
 def _issues_from(exc: ValidationError, source: SpecSource) -> list[SpecIssue]:
     issues: dict[tuple[Loc, str], SpecIssue] = {}
+    union_locs: dict[Loc, int] = {}
     for error in exc.errors(include_url=False):
-        loc, via_union = _clean_loc(error["loc"], source.data)
+        loc, via_union = _clean_loc(error["loc"], source.data, missing=error["type"] == "missing")
         issue = _issue_for(error, loc, source)
+        if via_union:
+            union_locs[loc] = union_locs.get(loc, 0) + 1
+            if union_locs[loc] > 1:  # the value matches no member of a union: one message, not one per member
+                issue = _union_issue(loc, error, source)
+                issues.pop((loc, "union"), None)
         issues.setdefault((loc, issue.reason if not via_union else "union"), issue)
     return _drop_shallow_union_duplicates(list(issues.values()))
+
+
+def _union_issue(loc: Loc, error: dict[str, Any], source: SpecSource) -> SpecIssue:
+    field = _field_info(loc, source.data)
+    expected = field.description.rstrip(".") if field is not None and field.description else None
+    reason = f"{_describe(error['input'])} is not allowed here"
+    return source.issue(loc, reason + (f"; expected {expected}" if expected else ""))
 
 
 def _drop_shallow_union_duplicates(issues: list[SpecIssue]) -> list[SpecIssue]:
@@ -48,66 +65,168 @@ def _drop_shallow_union_duplicates(issues: list[SpecIssue]) -> list[SpecIssue]:
     ]
 
 
-def _clean_loc(raw: tuple[Any, ...], data: Any) -> tuple[Loc, bool]:
-    """Drop pydantic's union/discriminator tags so the path matches the YAML document."""
+def _clean_loc(raw: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[Loc, bool]:
+    """Drop pydantic's union/discriminator tags so the path matches the YAML document.
+
+    A part that is not in the document is a tag (`sql` for a step of kind sql, `str` or `AssetSchedule` for a
+    union member), except the last part of a `missing` error, which names the absent field.
+    """
     loc: list[str | int] = []
     node, parent, via_union = data, None, False
     for index, part in enumerate(raw):
         last = index == len(raw) - 1
-        is_step_tag = isinstance(parent, list) and isinstance(node, dict) and node.get("kind") == part
-        if is_step_tag and not last:
-            parent = None
+        if isinstance(parent, list) and isinstance(node, dict) and node.get("kind") == part:
+            parent = None  # the step's kind tag: errors under it belong to the step
             continue
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and part < len(node)
-        ):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and _has_index(node, part):
             parent, node = node, node[part]
-        elif not last or not isinstance(node, dict):
+        elif not (last and missing and isinstance(node, dict)):
             via_union = True
             continue
         loc.append(part)
     return tuple(loc), via_union
 
 
+def _has_index(node: list[Any], part: Any) -> bool:
+    return isinstance(part, int) and 0 <= part < len(node)
+
+
 def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource) -> SpecIssue:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1], source.data)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"allowed: {', '.join(sorted(allowed))}"
-        return source.issue(loc, "unknown field", hint, key=True)
+        return source.issue(loc, "unknown field", _did_you_mean(str(loc[-1]), allowed), key=True)
     if kind == "missing":
-        return source.issue(loc, "field required")
+        where = f"to {format_loc(loc[:-1])}" if loc[:-1] else "at the top level"
+        return source.issue(loc, "required field is missing", f"add `{loc[-1]}:` {where}")
     if kind == "union_tag_invalid":
-        return source.issue(loc + ("kind",), f"unknown step kind; expected one of {_step_kinds()}")
+        value = error["input"].get("kind") if isinstance(error["input"], dict) else None
+        hint = _did_you_mean(str(value), _step_kinds(), always=False)
+        return source.issue(loc + ("kind",), f"unknown step kind {value!r}; expected one of {_kinds_text()}", hint)
     if kind == "union_tag_not_found":
-        return source.issue(loc, f"every step needs `kind`: one of {_step_kinds()}")
-    message = error["msg"].removeprefix("Value error, ")
-    return source.issue(loc, message)
+        return source.issue(loc, f"every step needs `kind`: one of {_kinds_text()}", "add `kind: sql`, for example")
+    reason, hint = _reason(error, loc)
+    # A model's own check (e.g. `merge` without `keys`) concerns the whole mapping: point at its key.
+    on_mapping = kind == "value_error" and isinstance(error["input"], dict)
+    return source.issue(loc, reason, hint, key=on_mapping)
 
 
-def _step_kinds() -> str:
-    return "ingest, sql, python"
+def _did_you_mean(word: str, allowed: list[str], always: bool = True) -> str | None:
+    close = difflib.get_close_matches(word, allowed, n=1)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"allowed: {', '.join(sorted(allowed))}" if always and allowed else None
+
+
+def _step_kinds() -> list[str]:
+    members = typing.get_args(typing.get_args(Step)[0])
+    return [kind for model in members for kind in typing.get_args(model.model_fields["kind"].annotation)]
+
+
+def _kinds_text() -> str:
+    return ", ".join(_step_kinds())
+
+
+def _pattern_of(model: type[BaseModel], name: str) -> str | None:
+    return next((m.pattern for m in model.model_fields[name].metadata if getattr(m, "pattern", None)), None)
+
+
+# What a pattern means, in words: (what the value should be, how to write one).
+_PATTERNS = {
+    IDENT: ("a valid id", "use lowercase letters, digits and underscores, starting with a letter"),
+    TABLE: ("a table name", "write `namespace.table` in lowercase, e.g. `demo.sales`"),
+    DURATION: ("a duration", "write a number followed by ms, s, m, h or d, e.g. `30s`, `5m`, `2h`"),
+    PARTITION: (
+        "a partition field",
+        "use `column`, `year|month|day|hour(column)`, `bucket(16, column)` or `truncate(10, column)`",
+    ),
+    _pattern_of(PythonStep, "function"): (
+        "a function reference",
+        "write `module:function`, e.g. `my_functions:build`",
+    ),
+}
+_KINDS = {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number", float: "a number"}
+_TYPE_REASONS = {
+    "list_type": ("expected a list", "write `[a, b]`, or one `- item` per line"),
+    "dict_type": ("expected a mapping", "write `key: value` lines, indented under the field"),
+    "model_type": ("expected a mapping", "write `key: value` lines, indented under the field"),
+    "model_attributes_type": ("expected a mapping", "write `key: value` lines, indented under the field"),
+    "string_type": ("expected text", None),
+    "int_type": ("expected a whole number", None),
+    "int_parsing": ("expected a whole number", None),
+    "int_from_float": ("expected a whole number", None),
+    "bool_type": ("expected true or false", None),
+    "bool_parsing": ("expected true or false", None),
+    "date_type": ("expected a date", "write YYYY-MM-DD, e.g. 2024-01-31"),
+    "date_parsing": ("expected a date", "write YYYY-MM-DD, e.g. 2024-01-31"),
+    "date_from_datetime_parsing": ("expected a date", "write YYYY-MM-DD, e.g. 2024-01-31"),
+    "date_from_datetime_inexact": ("expected a date without a time", "write YYYY-MM-DD, e.g. 2024-01-31"),
+}
+
+
+def _reason(error: dict[str, Any], loc: Loc) -> tuple[str, str | None]:
+    """pydantic's message for one error, reworded to say what is wrong with the value and how to fix it."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERNS:
+        what, hint = _PATTERNS[ctx["pattern"]]
+        return f"{value!r} is not {what}", hint
+    if kind in _TYPE_REASONS:
+        reason, hint = _TYPE_REASONS[kind]
+        return f"{reason}, got {_describe(value)}", hint
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"{value!r} is not allowed; expected {ctx.get('expected')}", _did_you_mean(
+            str(value), options, always=False
+        )
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty", None
+    return error["msg"].removeprefix("Value error, "), None
+
+
+def _describe(value: Any) -> str:
+    """`text 'abc'`, `a number 5`; containers by kind only (their content is elsewhere in the file)."""
+    kind = _kind_of(value)
+    return kind if value is None or isinstance(value, dict | list) else f"{kind} {value!r}"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    return next((name for cls, name in _KINDS.items() if type(value) is cls), type(value).__name__)
+
+
+def _field_info(loc: Loc, data: Any) -> FieldInfo | None:
+    """The pydantic field a document path leads to (None for list items or unknown paths)."""
+    if not loc or isinstance(loc[-1], int):
+        return None
+    model = _model_at(loc[:-1], data)
+    return model.model_fields.get(str(loc[-1])) if model is not None else None
 
 
 def _allowed_keys(loc: Loc, data: Any) -> list[str]:
+    model = _model_at(loc, data)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `loc` (steps resolved by their `kind`)."""
     annotation: Any = Pipeline
     node = data
     for part in loc:
         model = _resolve(annotation, node)
-        node = node[part] if isinstance(node, dict | list) else None
+        node = node[part] if isinstance(node, dict | list) and _contains(node, part) else None
         if isinstance(part, int):
             annotation = _element(annotation)
         elif _is_model(model) and part in model.model_fields:
             annotation = model.model_fields[part].annotation
         else:
-            return []
+            return None
     model = _resolve(annotation, node)
-    return list(model.model_fields) if _is_model(model) else []
+    return model if _is_model(model) else None
+
+
+def _contains(node: dict[Any, Any] | list[Any], part: Any) -> bool:
+    return part in node if isinstance(node, dict) else _has_index(node, part)
 
 
 def _element(annotation: Any) -> Any:

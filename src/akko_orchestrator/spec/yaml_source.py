@@ -19,8 +19,30 @@ from akko_orchestrator.errors import SpecError, SpecIssue
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key appears twice in one mapping (PyYAML would silently keep the last value)."""
+
+
 class SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader with YAML 1.2 booleans: `on`, `off`, `yes`, `no` stay strings (`schedule: {on: [...]}`)."""
+    """Safe loader with YAML 1.2 booleans: `on`, `off`, `yes`, `no` stay strings (`schedule: {on: [...]}`), and
+    duplicate keys refused (a second `sql:` in a step would otherwise silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], yaml.Node] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                first = seen.setdefault((key_node.tag, key_node.value), key_node)
+                if first is not key_node:
+                    raise DuplicateKeyError(
+                        None,
+                        None,
+                        f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}): "
+                        "keep only one",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 SpecLoader.yaml_implicit_resolvers = {
@@ -51,11 +73,22 @@ class SpecSource:
         try:
             source.data = yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            reason = f"invalid YAML: {getattr(exc, 'problem', None) or exc}"
-            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-            raise SpecError([SpecIssue(source.display, line, col, "", reason)]) from None
+            raise SpecError([yaml_issue(source.display, exc)]) from None
         return source
+
+    def scalar_position(self, loc: Loc, offset: int) -> tuple[int | None, int | None]:
+        """(line, column) in the file of character `offset` of the scalar string at `loc`, through every YAML
+        style (plain, quoted, literal `|`, folded `>`, multi-line), or (None, None) if `loc` is not a scalar."""
+        node, found = self.node_at(loc)
+        if not found or not isinstance(node, yaml.ScalarNode) or not isinstance(node.value, str):
+            return None, None
+        start, end = node.start_mark.index, node.end_mark.index
+        if node.style in ("|", ">"):
+            start = self.text.find("\n", start, end) + 1 or end  # content starts after the header line
+        elif node.style in ("'", '"'):
+            start += 1
+        index = _align(node.value, self.text, start, end, offset)
+        return _line_column(self.text, index)
 
     @cached_property
     def _root(self) -> yaml.Node | None:
@@ -86,6 +119,60 @@ class SpecSource:
     def issue(self, loc: Loc, reason: str, suggestion: str | None = None, key: bool = False) -> SpecIssue:
         line, col = self.locate(loc, key=key)
         return SpecIssue(self.display, line, col, format_loc(loc), reason, suggestion)
+
+
+_YAML_HINTS = (
+    ("quoted scalar", "close the quote"),
+    ("tab character", "indent with spaces, not tabs"),
+    ("mapping values are not allowed", "quote a value that contains ': ', or fix the indentation"),
+    ("flow sequence", "close the list with ']' and separate items with ','"),
+    ("flow mapping", "close the mapping with '}' and separate entries with ','"),
+    ("block mapping", "check the indentation: the keys of one mapping must line up"),
+    ("block collection", "check the indentation: the items of one list must line up"),
+)
+
+
+def yaml_issue(display: str, exc: yaml.YAMLError) -> SpecIssue:
+    """A YAML syntax error as a located issue: what is wrong, where, and how to fix it."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context_mark is not None and "end of stream" in problem:
+        mark = context_mark  # an unclosed quote or bracket: point where it opens, not at the end of the file
+    reason = f"invalid YAML: {problem}" + (f" {context}" if context else "")
+    hint = next((h for key, h in _YAML_HINTS if key in reason), None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    return SpecIssue(display, line, col, "", reason, hint)
+
+
+def _align(value: str, text: str, start: int, end: int, offset: int) -> int:
+    """Index in `text` of `value[offset]`, where `value` is the YAML scalar written in `text[start:end]`.
+
+    YAML only removes indentation, folds line breaks and resolves escapes, so walking both strings and
+    treating any run of whitespace as equal keeps them aligned.
+    """
+    i, j = 0, start
+    offset = min(offset, len(value))
+    while i < offset and j < end:
+        if value[i].isspace():
+            while i < offset and value[i].isspace():
+                i += 1
+            while j < end and text[j].isspace():
+                j += 1
+            continue
+        while j < end and text[j] != value[i]:  # skips escape characters of quoted styles
+            j += 1
+        i, j = i + 1, j + 1
+    if i == offset and value[offset : offset + 1].strip():
+        while j < end and text[j].isspace():
+            j += 1
+    return min(j, len(text))
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def _key_node(node: yaml.Node | None, part: str | int) -> yaml.Node | None:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's test command: installs everything the tests need on a fresh machine, then runs lint and every
+# test tier (unit, e2e through real Airflow, integration against real PostgreSQL and a real `akko dev`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.13"
+uv() { python3 -m uv "$@"; }
+
+# PostgreSQL server binaries for the integration tier (the fixtures start and stop their own server).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL server binaries missing: install the 'postgresql' package" >&2
+  fi
+fi
+
+uv sync --locked --quiet
+uv run --locked ruff check src tests benchmarks
+uv run --locked ruff format --check src tests benchmarks
+uv run --locked pytest "$@"

@@ -1,0 +1,151 @@
+"""End to end through real Airflow (in-process dag.test) on the embedded lakehouse: tables, snapshots, mapped
+tasks, idempotent re-runs, and failed steps that leave every table as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from akko_orchestrator.config.project import Project, load_project
+from akko_orchestrator.lakehouse.catalog import open_catalog
+from akko_orchestrator.local_airflow.inprocess import RunReport, run_pipeline
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.e2e
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """One project (and one Airflow metadata DB) for the module: Airflow reads its configuration once per process."""
+    root = copy_project(tmp_path_factory.mktemp("e2e") / "project")
+    for extra in (HERE / "pipelines").iterdir():
+        shutil.copy(extra, root / "pipelines" / extra.name)
+    saved = {k: os.environ.get(k) for k in ("AKKO_PROJECT_DIR", "AKKO_STATE_DIR", "AKKO_PROFILE")}
+    os.environ.update(AKKO_PROJECT_DIR=str(root), AKKO_STATE_DIR=str(root / ".akko"))
+    os.environ.pop("AKKO_PROFILE", None)
+    yield load_project(root)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def run(project: Project, pipeline: str) -> RunReport:
+    return run_pipeline(project, pipeline)
+
+
+def snapshot_id(project: Project, table: str) -> int | None:
+    catalog = open_catalog(project)
+    if not catalog.table_exists(table):
+        return None
+    snapshot = catalog.load_table(table).current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
+
+
+def read(project: Project, table: str, key: str):
+    return open_catalog(project).load_table(table).scan().to_arrow().sort_by(key)
+
+
+def test_demo_pipeline_writes_partitioned_sales_and_is_idempotent(project: Project) -> None:
+    report = run(project, "akko_e2e_pipeline")
+    assert report.state == "success", report.failed
+    sales = read(project, "demo.sales", "sale_id")
+    assert sales.num_rows == 12
+    rows = sales.to_pylist()
+    assert all(r["revenue"] == r["quantity"] * r["unit_price"] for r in rows)
+    table = open_catalog(project).load_table("demo.sales")
+    assert [f.name for f in table.spec().fields] == ["region"]
+    summary = table.current_snapshot().summary
+    assert summary["akko.run-id"] == report.run_id and summary["akko.step"] == "transform_sales"
+    verify = report.result_of("verify_sales")["queries"]
+    assert verify["row_count"]["rows"] == [[12]]
+    assert sorted(r[0] for r in verify["revenue_by_region"]["rows"]) == ["APAC", "EU", "US"]
+    assert report.result_of("summary")["result"]["total_revenue"] == round(sum(r["revenue"] for r in rows), 2)
+
+    again = run(project, "akko_e2e_pipeline")
+    assert again.state == "success"
+    assert read(project, "demo.sales", "sale_id").to_pylist() == rows
+    assert read(project, "demo.raw_sales", "sale_id").num_rows == 12
+
+
+def test_asset_triggered_mart(project: Project) -> None:
+    report = run(project, "sales_by_region_mart")
+    assert report.state == "success"
+    mart = read(project, "marts.revenue_by_region", "region").to_pylist()
+    sales = read(project, "demo.sales", "sale_id").to_pylist()
+    assert [m["region"] for m in mart] == ["APAC", "EU", "US"]
+    assert sum(m["sales"] for m in mart) == len(sales)
+
+
+def test_fan_out_maps_one_task_per_file_and_commits_once(project: Project) -> None:
+    report = run(project, "orders_fanout_ingest")
+    assert report.state == "success"
+    mapped = [t for t in report.tasks if t.task_id == "load_orders.load_file"]
+    assert sorted(t.map_index for t in mapped) == [0, 1, 2]
+    orders = read(project, "demo.orders", "order_id").to_pylist()
+    assert [o["order_id"] for o in orders] == list(range(1, 11))  # overlapping ids merged, last file wins
+    assert next(o for o in orders if o["order_id"] == 4)["order_ts"].day == 2
+    table = open_catalog(project).load_table("demo.orders")
+    assert len(table.snapshots()) == 1  # three files, one commit
+    assert read(project, "marts.daily_orders", "order_date").num_rows == 3
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "table", "reason"),
+    [
+        ("failing_sql", "demo.sales", "no_such_column"),
+        ("schema_conflict", "demo.sales", "incompatible type change refused"),
+        ("missing_files", "demo.raw_sales", "no file matches"),
+        ("corrupt_fanout", "demo.orders", "cannot read"),
+    ],
+)
+def test_failed_step_leaves_tables_unchanged(
+    project: Project, pipeline: str, table: str, reason: str
+) -> None:
+    if snapshot_id(project, table) is None:
+        run(
+            project,
+            "akko_e2e_pipeline" if table.startswith("demo.s") or "raw" in table else "orders_fanout_ingest",
+        )
+    before = snapshot_id(project, table)
+    rows_before = read(
+        project, table, read(project, table, "region" if "sales" in table else "order_id").column_names[0]
+    )
+    report = run(project, pipeline)
+    assert report.state == "failed"
+    assert any(reason in (t.error or "") for t in report.failed), [t.error for t in report.failed]
+    assert snapshot_id(project, table) == before
+    assert read(project, table, rows_before.column_names[0]).equals(rows_before)
+
+
+def test_killed_task_process_commits_nothing(project: Project) -> None:
+    if snapshot_id(project, "demo.sales") is None:
+        run(project, "akko_e2e_pipeline")
+    before = snapshot_id(project, "demo.sales")
+    env = {**os.environ, "AKKO_PROJECT_DIR": str(project.root), "AKKO_STATE_DIR": str(project.state_dir)}
+    akko = Path(sys.executable).parent / "akko"
+    done = subprocess.run(
+        [str(akko), "run", "killed_writer"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert snapshot_id(project, "demo.sales") == before
+    assert read(project, "demo.sales", "sale_id").num_rows == 12
+
+
+def test_cli_run_failure_names_the_step(project: Project) -> None:
+    env = {**os.environ, "AKKO_PROJECT_DIR": str(project.root), "AKKO_STATE_DIR": str(project.state_dir)}
+    akko = Path(sys.executable).parent / "akko"
+    done = subprocess.run(
+        [str(akko), "run", "missing_files"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert "step load_nothing" in done.stderr and "no file matches" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
