@@ -149,3 +149,29 @@ def test_cli_run_failure_names_the_step(project: Project) -> None:
     assert done.returncode == 1
     assert "step load_nothing" in done.stderr and "no file matches" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_cli_tables_and_query_inspect_the_lakehouse(project: Project) -> None:
+    from typer.testing import CliRunner
+
+    from akko_orchestrator.cli.console import console
+    from akko_orchestrator.cli.main import app
+
+    console.width = 200  # rich wraps at 80 columns when not on a terminal
+
+    if snapshot_id(project, "demo.sales") is None:
+        run(project, "akko_e2e_pipeline")
+    runner = CliRunner()
+    listing = runner.invoke(app, ["tables"], terminal_width=200)
+    assert listing.exit_code == 0, listing.output
+    assert "demo.sales" in listing.output and "identity(region)" in listing.output
+    detail = runner.invoke(app, ["tables", "demo.sales"], terminal_width=200)
+    assert (
+        detail.exit_code == 0
+        and "revenue" in detail.output
+        and "akko_e2e_pipeline/transform_sales" in detail.output
+    )
+    answer = runner.invoke(app, ["query", "SELECT count(*) AS n FROM iceberg.demo.sales"], terminal_width=200)
+    assert answer.exit_code == 0 and "12" in answer.output
+    bad = runner.invoke(app, ["query", "SELEC 1"])
+    assert bad.exit_code == 1 and "does not parse as Trino" in bad.output

@@ -113,3 +113,25 @@ def test_dagbag_imports_every_example(spec: str, tmp_path: Path) -> None:
     bag = DagBag(dag_folder=str(shim), safe_mode=True)
     assert bag.import_errors == {}
     assert len(bag.dags) == 1
+
+
+def test_broken_spec_is_its_own_import_error_and_others_load(tmp_path: Path) -> None:
+    """A broken spec becomes an import error naming the spec file, line and field; every other pipeline loads."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (tmp_path / "akko.yaml").write_text("lakehouse: akko\n")
+    for spec in (REPO / "pipelines").glob("*.yaml"):
+        (pipelines / spec.name).write_text(spec.read_text())
+    (pipelines / "broken.yaml").write_text(
+        "pipeline: broken\nowner: me\nteam: demo\nsteps:\n  - id: a\n    kind: sql\n    sqll: SELECT 1\n"
+    )
+    dags = tmp_path / "dags"
+    sync_shims(pipelines, dags, tmp_path)
+    bag = DagBag(dag_folder=str(dags), safe_mode=True)
+    assert sorted(bag.dags) == ["akko_e2e_pipeline", "orders_fanout_ingest", "sales_by_region_mart"]
+    assert list(bag.import_errors) == [str(dags / "broken.py")]
+    message = bag.import_errors[str(dags / "broken.py")]
+    assert "pipelines/broken.yaml:7:5: steps[0].sqll: unknown field" in message
+    assert "did you mean `sql`?" in message
