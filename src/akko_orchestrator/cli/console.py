@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from akko_orchestrator.errors import AkkoError, SpecError
 
@@ -28,11 +29,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             for issue in exc.issues:
-                err_console.print(f"[red]error[/red] {issue.format()}", markup=True, soft_wrap=True)
+                err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
             _maybe_traceback()
             sys.exit(1)
         except AkkoError as exc:
-            err_console.print(f"[red]Error:[/red] {exc}", soft_wrap=True)
+            err_console.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
             _maybe_traceback()
             sys.exit(1)
         except KeyboardInterrupt:

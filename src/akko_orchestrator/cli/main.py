@@ -47,6 +47,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check every spec: schema, unknown fields, ids, cycles, tables, cron, SQL. Exit 1 on any error."""
+    from rich.markup import escape
+
     from akko_orchestrator.spec.validate import validate_path
 
     project = _project()
@@ -55,9 +57,10 @@ def validate(
         raise AkkoError(f"{target} does not exist")
     report = validate_path(target, project.root, _table_exists_checker(project))
     for issue in report.issues:
-        err_console.print(f"[red]error[/red] {issue.format()}", soft_wrap=True)
-    valid = len(report.files) - len(report.invalid_files)
-    console.print(f"{valid} of {len(report.files)} spec file(s) valid.")
+        err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
+    for valid_file in report.valid_files:
+        console.print(f"[green]valid[/green] {escape(valid_file)}", soft_wrap=True)
+    console.print(f"{len(report.valid_files)} of {len(report.files)} spec file(s) valid.")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -114,6 +117,7 @@ def _run(pipeline: str, conf: dict[str, Any] | None, verbose: bool):
 
 
 def _exit_on_failure(report) -> None:
+
     failed = [t for t in report.failed if t.error] or report.failed
     if report.state != "success" or failed:
         for task in failed:

@@ -71,8 +71,9 @@ class Project:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The nearest folder holding akko.yaml, from AKKO_PROJECT_DIR or `start` upward; else `start` itself."""
-    if os.environ.get("AKKO_PROJECT_DIR"):
+    """The nearest folder holding akko.yaml from `start` (CLI --project, a spec's folder) upward; without `start`,
+    AKKO_PROJECT_DIR or the current directory. Falls back to the starting folder itself."""
+    if start is None and os.environ.get("AKKO_PROJECT_DIR"):
         return Path(os.environ["AKKO_PROJECT_DIR"]).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

@@ -6,14 +6,15 @@ Every problem becomes a `SpecIssue` located in the spec file, so Airflow and `ak
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan.sql_refs import SqlSyntaxError, tables_read
+from akko_orchestrator.plan.sql_refs import SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.spec.models import IngestStep, Pipeline, PythonStep, SqlStep, Step
-from akko_orchestrator.spec.yaml_source import SpecSource
+from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
 LAKEHOUSE_SQL_CATALOG = "iceberg"  # the Trino catalog name that means "our Iceberg lakehouse" in SQL text
 
@@ -64,6 +65,7 @@ class SqlText:
     text: str
     loc: tuple[str | int, ...]
     file: Path | None = None
+    display: str | None = None  # the .sql file as shown in messages (relative like the spec's display path)
 
 
 @dataclass
@@ -98,10 +100,18 @@ class _Planner:
         schedule = self.pipeline.schedule
         if not isinstance(schedule, str) or schedule == "manual":
             return
-        reason = schedule_problem(schedule)
+        reason, offset = _cron_problem(schedule)
         if reason:
+            close = _close_matches(schedule if schedule.startswith("@") else f"@{schedule}", PRESETS, 1)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else "e.g. '0 6 * * *' for 06:00 every day, '@daily' or `manual`"
+            )
+            issue = self.source.issue(("schedule",), reason, hint)
+            line, column = self.source.scalar_position(("schedule",), offset)  # at the faulty cron field
             self.issues.append(
-                self.source.issue(("schedule",), reason, "e.g. '0 6 * * *', '@daily' or `manual`")
+                SpecIssue(issue.file, line or issue.line, column or issue.column, issue.field, reason, hint)
             )
 
     def _check_ids(self) -> None:
@@ -109,14 +119,20 @@ class _Planner:
         for index, step in enumerate(self.pipeline.steps):
             if step.id in seen:
                 reason = f"duplicate step id '{step.id}' (first used by steps[{seen[step.id]}])"
-                self.issues.append(self.source.issue(("steps", index, "id"), reason))
+                hint = "step ids are Airflow task ids and must be unique in a pipeline: rename one"
+                self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
             seen.setdefault(step.id, index)
+            others = [s.id for s in self.pipeline.steps if s.id != step.id]
             for position, name in enumerate(step.after):
-                if name not in {s.id for s in self.pipeline.steps} or name == step.id:
-                    known = ", ".join(s.id for s in self.pipeline.steps if s.id != step.id)
-                    reason = f"unknown step '{name}'" if name != step.id else "a step cannot wait for itself"
-                    loc = ("steps", index, "after", position)
-                    self.issues.append(self.source.issue(loc, reason, f"steps: {known}"))
+                if name in others:
+                    continue
+                loc = ("steps", index, "after", position)
+                if name == step.id:
+                    self.issues.append(self.source.issue(loc, "a step cannot wait for itself", "remove it"))
+                    continue
+                close = _close_matches(name, others, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(others) or 'none'}"
+                self.issues.append(self.source.issue(loc, f"unknown step '{name}' in `after`", hint))
 
     def _writers(self) -> dict[str, str]:
         writers: dict[str, str] = {}
@@ -148,15 +164,12 @@ class _Planner:
         return sorted(tables)
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
-        if step.queries is not None:
-            return [SqlText(q, ("steps", index, "queries", name)) for name, q in step.queries.items()]
-        if step.sql is not None:
-            return [SqlText(step.sql, ("steps", index, "sql"))]
-        path = (self.source.path.parent / str(step.file)).resolve()
         try:
-            return [SqlText(path.read_text(encoding="utf-8"), ("steps", index, "file"), path)]
-        except OSError:
-            self.issues.append(self.source.issue(("steps", index, "file"), f"cannot read SQL file {path}"))
+            return step_sql_texts(self.source, index, step)
+        except OSError as exc:
+            reason = f"cannot read SQL file '{step.file}': {exc.strerror or exc}"
+            hint = f"the path is relative to the spec file's folder; looked for {exc.filename}"
+            self.issues.append(self.source.issue(("steps", index, "file"), reason, hint))
             return []
 
     def _sql_reads(self, sql: SqlText) -> list[str]:
@@ -167,32 +180,33 @@ class _Planner:
         try:
             refs = tables_read(sql.text)
         except SqlSyntaxError as exc:
-            self.issues.append(self._sql_issue(sql, exc))
+            reason = f"SQL does not parse as Trino: {exc.reason}"
+            self.issues.append(
+                sql_issue(self.source, sql, _offset_of(sql.text, exc.line, exc.column), reason)
+            )
             return []
-        names = []
+        names, bad = [], []
         for ref in refs:
             if ref.catalog not in ("", LAKEHOUSE_SQL_CATALOG) or not ref.namespace:
-                hint = "write tables as namespace.table (optionally iceberg.namespace.table)"
-                if ref.catalog:
-                    hint = (
-                        f"catalog '{ref.catalog}' is not the lakehouse: load it with an `ingest` step first"
-                    )
-                full = ".".join(p for p in (ref.catalog, ref.namespace, ref.name) if p)
-                self.issues.append(
-                    self.source.issue(sql.loc, f"table '{full}' is not an Iceberg table", hint)
-                )
+                bad.append(self._not_iceberg_issue(sql, ref))
                 continue
             names.append(ref.qualified)
-        self.sql_cache[key] = names
+        self.issues.extend(bad)
+        if not bad:  # cache only clean results, so a cached plan never hides an error
+            self.sql_cache[key] = names
         return names
 
-    def _sql_issue(self, sql: SqlText, exc: SqlSyntaxError) -> SpecIssue:
-        reason = f"SQL does not parse as Trino: {exc.reason}"
-        if sql.file is not None:
-            return SpecIssue(str(sql.file), exc.line, exc.column, "sql", reason)
-        line, column = sql_position(self.source, sql.loc, exc.line, exc.column)
-        issue = self.source.issue(sql.loc, reason)
-        return SpecIssue(issue.file, line or issue.line, column or issue.column, issue.field, reason)
+    def _not_iceberg_issue(self, sql: SqlText, ref: TableRef) -> SpecIssue:
+        full = ".".join(p for p in (ref.catalog, ref.namespace, ref.name) if p)
+        if ref.catalog:
+            reason = f"table '{full}' is in catalog '{ref.catalog}', not in the Iceberg lakehouse"
+            hint = (
+                "copy it into the lakehouse with an `ingest` step whose source is `sql`, and read that table"
+            )
+        else:
+            reason = f"table '{full}' has no namespace"
+            hint = "write Iceberg tables as namespace.table, e.g. demo.sales"
+        return sql_issue(self.source, sql, ref.offset, reason, hint)
 
     def _topological_order(self, upstream: dict[str, list[str]]) -> list[str]:
         order: list[str] = []
@@ -210,8 +224,9 @@ class _Planner:
         cycle = _find_cycle(pending, upstream)
         index = next(i for i, s in enumerate(self.pipeline.steps) if s.id == cycle[0])
         path = " -> ".join([*cycle, cycle[0]])
-        reason = f"dependency cycle: {path} (from tables read and written, and `after`)"
-        self.issues.append(self.source.issue(("steps", index, "id"), reason))
+        reason = f"dependency cycle {path}: each step waits for the next, through a table it reads or `after`"
+        hint = "remove an `after` or a table read to break the cycle"
+        self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
 
 
 AIRFLOW_PRESETS = (
@@ -226,17 +241,44 @@ AIRFLOW_PRESETS = (
 )
 
 
+PRESETS = (*AIRFLOW_PRESETS, "@annually")
+CRON_FIELDS = (
+    "minute (0-59)",
+    "hour (0-23)",
+    "day of month (1-31)",
+    "month (1-12 or jan-dec)",
+    "day of week (0-6 or sun-sat)",
+)
+
+
 def schedule_problem(schedule: str) -> str | None:
     """Why a schedule string is not a valid cron expression or Airflow preset, or None."""
+    return _cron_problem(schedule)[0]
+
+
+def _cron_problem(schedule: str) -> tuple[str | None, int]:
+    """(why the schedule is invalid or None, offset of the faulty part in the string)."""
     if schedule.startswith("@"):
-        return (
-            None if schedule in (*AIRFLOW_PRESETS, "@annually") else f"unknown schedule preset '{schedule}'"
-        )
+        return (None if schedule in PRESETS else f"unknown schedule preset '{schedule}'"), 0
     from croniter import croniter
 
-    if len(schedule.split()) not in (5, 6) or not croniter.is_valid(schedule):
-        return f"'{schedule}' is not a valid cron expression"
-    return None
+    fields = schedule.split()
+    if len(fields) not in (5, 6):
+        return (
+            f"'{schedule}' is not a cron expression: it needs 5 fields "
+            f"(minute hour day-of-month month day-of-week), not {len(fields)}"
+        ), 0
+    if croniter.is_valid(schedule):
+        return None, 0
+    offset = 0
+    for position, (value, name) in enumerate(zip(fields, CRON_FIELDS, strict=False)):
+        offset = schedule.index(value, offset)
+        probe = ["*"] * 5
+        probe[position] = value
+        if not croniter.is_valid(" ".join(probe)):
+            return f"'{schedule}' is not a valid cron expression: '{value}' is not a valid {name}", offset
+        offset += len(value)
+    return f"'{schedule}' is not a valid cron expression", 0
 
 
 def _find_cycle(pending: list[str], upstream: dict[str, list[str]]) -> list[str]:
@@ -254,18 +296,45 @@ def sql_position(
 ) -> tuple[int | None, int | None]:
     """Map a (line, column) inside an SQL string to the spec file, through YAML scalar styles."""
     node, found = source.node_at(loc)
-    if not found or node is None:
+    if not found or node is None or not isinstance(node.value, str):
         return None, None
-    start = node.start_mark
-    if getattr(node, "style", None) in ("|", ">"):
-        first = start.line + 1  # block scalars start on the line after the indicator
-        lines = source.text.splitlines()
-        indent = len(lines[first]) - len(lines[first].lstrip()) if first < len(lines) else 0
-        return first + sql_line, indent + sql_col
-    if sql_line == 1:
-        quote = 1 if getattr(node, "style", None) in ("'", '"') else 0
-        return start.line + 1, start.column + quote + sql_col
-    return start.line + sql_line, sql_col
+    return source.scalar_position(loc, _offset_of(node.value, sql_line, sql_col))
+
+
+def step_sql_texts(source: SpecSource, index: int, step: SqlStep) -> list[SqlText]:
+    """The SQL of `steps[index]` with where each text comes from; raises `OSError` if its `file` is unreadable."""
+    if step.queries is not None:
+        return [SqlText(q, ("steps", index, "queries", name)) for name, q in step.queries.items()]
+    if step.sql is not None:
+        return [SqlText(step.sql, ("steps", index, "sql"))]
+    path = (source.path.parent / str(step.file)).resolve()
+    display = os.path.normpath(os.path.join(os.path.dirname(source.display), str(step.file)))
+    return [SqlText(path.read_text(encoding="utf-8"), ("steps", index, "file"), path, display)]
+
+
+def sql_issue(
+    source: SpecSource, sql: SqlText, offset: int | None, reason: str, suggestion: str | None = None
+) -> SpecIssue:
+    """An issue at character `offset` of an SQL text: in the .sql file, or in the spec through YAML styles."""
+    field = format_loc(sql.loc)
+    if sql.file is not None:
+        line, column = _line_column(sql.text, offset) if offset is not None else (1, 1)
+        return SpecIssue(sql.display or str(sql.file), line, column, field, reason, suggestion)
+    issue = source.issue(sql.loc, reason, suggestion)
+    if offset is None:
+        return issue
+    line, column = source.scalar_position(sql.loc, offset)
+    return SpecIssue(issue.file, line or issue.line, column or issue.column, field, reason, suggestion)
+
+
+def _offset_of(text: str, line: int, column: int) -> int:
+    lines = text.split("\n")
+    return sum(len(part) + 1 for part in lines[: max(line - 1, 0)]) + max(column - 1, 0)
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _output_table(step: Step) -> str | None:
@@ -278,3 +347,9 @@ def build_plan(
 ) -> Plan:
     """Plan a pipeline; raises `SpecError` listing every graph or SQL problem."""
     return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}).plan()
+
+
+def _close_matches(word: str, candidates, n: int = 1) -> list[str]:
+    import difflib  # deferred: only error messages need it, and parse time counts every import
+
+    return difflib.get_close_matches(word, list(candidates), n=n)

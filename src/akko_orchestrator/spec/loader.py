@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -102,17 +101,21 @@ def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource) -> SpecIssue
     if kind == "union_tag_invalid":
         value = error["input"].get("kind") if isinstance(error["input"], dict) else None
         hint = _did_you_mean(str(value), _step_kinds(), always=False)
-        return source.issue(loc + ("kind",), f"unknown step kind {value!r}; expected one of {_kinds_text()}", hint)
+        return source.issue(
+            loc + ("kind",), f"unknown step kind {value!r}; expected one of {_kinds_text()}", hint
+        )
     if kind == "union_tag_not_found":
-        return source.issue(loc, f"every step needs `kind`: one of {_kinds_text()}", "add `kind: sql`, for example")
-    reason, hint = _reason(error, loc)
+        return source.issue(
+            loc, f"every step needs `kind`: one of {_kinds_text()}", "add `kind: sql`, for example"
+        )
+    reason, hint = _reason(error)
     # A model's own check (e.g. `merge` without `keys`) concerns the whole mapping: point at its key.
     on_mapping = kind == "value_error" and isinstance(error["input"], dict)
     return source.issue(loc, reason, hint, key=on_mapping)
 
 
 def _did_you_mean(word: str, allowed: list[str], always: bool = True) -> str | None:
-    close = difflib.get_close_matches(word, allowed, n=1)
+    close = _close_matches(word, allowed, n=1)
     if close:
         return f"did you mean `{close[0]}`?"
     return f"allowed: {', '.join(sorted(allowed))}" if always and allowed else None
@@ -145,7 +148,14 @@ _PATTERNS = {
         "write `module:function`, e.g. `my_functions:build`",
     ),
 }
-_KINDS = {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number", float: "a number"}
+_KINDS = {
+    dict: "a mapping",
+    list: "a list",
+    str: "text",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 _TYPE_REASONS = {
     "list_type": ("expected a list", "write `[a, b]`, or one `- item` per line"),
     "dict_type": ("expected a mapping", "write `key: value` lines, indented under the field"),
@@ -164,7 +174,7 @@ _TYPE_REASONS = {
 }
 
 
-def _reason(error: dict[str, Any], loc: Loc) -> tuple[str, str | None]:
+def _reason(error: dict[str, Any]) -> tuple[str, str | None]:
     """pydantic's message for one error, reworded to say what is wrong with the value and how to fix it."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERNS:
@@ -265,3 +275,9 @@ def find_spec_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
     return sorted(p for p in root.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file())
+
+
+def _close_matches(word: str, candidates, n: int = 1) -> list[str]:
+    import difflib  # deferred: only error messages need it, and parse time counts every import
+
+    return difflib.get_close_matches(word, list(candidates), n=n)

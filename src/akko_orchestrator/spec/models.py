@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,12 +67,20 @@ class HttpSource(SpecModel):
     params: dict[str, str] = Field(default_factory=dict)
     records: str | None = Field(None, description="Dotted path to the list of records in the response.")
 
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        if url is not None and "@" in urlsplit(url if "//" in url else f"//{url}").netloc:
+            raise ValueError(
+                "credentials do not belong in a spec: remove `user:password@` and use `conn_id`, "
+                "an Airflow HTTP connection holding them"
+            )
+        return url
+
     @model_validator(mode="after")
     def _one_target(self) -> HttpSource:
         if (self.url is None) == (self.conn_id is None):
             raise ValueError("give exactly one of `url` or `conn_id`")
-        if self.url is not None and "@" in self.url.split("/")[2 if "//" in self.url else 0]:
-            raise ValueError("credentials do not belong in a spec: put them in an Airflow connection")
         return self
 
 
@@ -101,7 +110,7 @@ class IngestSource(SpecModel):
             raise ValueError(f"give exactly one of `files`, `http`, `sql` (got {', '.join(given) or 'none'})")
         if self.files is not None and self.format is None and self.file_format() is None:
             raise ValueError(
-                f"cannot infer the format of {self.files!r}: set `format` to one of {FILE_FORMATS}"
+                f"cannot infer the format of {self.files!r}: set `format` to one of {', '.join(FILE_FORMATS)}"
             )
         if self.format is not None and self.files is None:
             raise ValueError("`format` only applies to `files`")

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan.builder import Plan, build_plan
+from akko_orchestrator.plan.builder import Plan, SqlText, build_plan, sql_issue, step_sql_texts
+from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
-from akko_orchestrator.spec.models import AssetSchedule
+from akko_orchestrator.spec.models import AssetSchedule, PythonStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource
 
 
@@ -19,6 +20,7 @@ class ValidationReport:
     plans: dict[str, Plan] = field(default_factory=dict)  # display path -> plan
     issues: list[SpecIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # spec files (display paths) with at least one issue
 
     @property
     def ok(self) -> bool:
@@ -26,7 +28,18 @@ class ValidationReport:
 
     @property
     def invalid_files(self) -> list[str]:
-        return sorted({issue.file for issue in self.issues})
+        """Spec files with issues (an issue may sit in a .sql file a spec uses: the spec is what is invalid)."""
+        return sorted(self.failed | {issue.file for issue in self.issues if issue.file in self.files})
+
+    @property
+    def valid_files(self) -> list[str]:
+        invalid = set(self.invalid_files)
+        return [f for f in self.files if f not in invalid]
+
+    def add(self, spec: str, issues: list[SpecIssue]) -> None:
+        self.issues.extend(issues)
+        if issues:
+            self.failed.add(spec)
 
 
 def validate_path(
@@ -35,15 +48,17 @@ def validate_path(
     """Validate every spec under `path`. `table_exists` answers for tables no pipeline writes (None: skip)."""
     report = ValidationReport()
     sources: dict[str, SpecSource] = {}
+    root = root.resolve()
     for spec in find_spec_files(path):
-        display = os.path.relpath(spec, root) if spec.resolve().is_relative_to(root) else str(spec)
+        resolved = spec.resolve()
+        display = os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(spec)
         report.files.append(display)
         try:
             pipeline, source = load_spec(spec, display)
             report.plans[display] = build_plan(pipeline, source)
             sources[display] = source
         except SpecError as exc:
-            report.issues.extend(exc.issues)
+            report.add(display, exc.issues)
     _check_duplicate_ids(report, sources)
     _check_tables_read(report, sources, table_exists)
     return report
@@ -55,36 +70,58 @@ def _check_duplicate_ids(report: ValidationReport, sources: dict[str, SpecSource
         pipeline_id = plan.pipeline.pipeline
         if pipeline_id in first:
             reason = f"duplicate pipeline id '{pipeline_id}' (also in {first[pipeline_id]})"
-            report.issues.append(sources[display].issue(("pipeline",), reason))
+            hint = "a pipeline id is its Airflow dag_id and must be unique: rename one"
+            report.add(display, [sources[display].issue(("pipeline",), reason, hint)])
         first.setdefault(pipeline_id, display)
 
 
 def _check_tables_read(
     report: ValidationReport, sources: dict[str, SpecSource], table_exists: Callable[[str], bool] | None
 ) -> None:
+    if table_exists is None:
+        return
     written = {t for plan in report.plans.values() for t in plan.tables_written}
     for display, plan in report.plans.items():
-        for loc, table in _reads_with_locations(plan):
-            if table in written or table_exists is None or table_exists(table):
-                continue
-            reason = f"table {table} is read but no pipeline writes it and it does not exist"
-            report.issues.append(
-                sources[display].issue(loc, reason, "add a step that writes it, or fix the name")
-            )
+        missing = {t for t in _tables_read(plan) if t not in written and not table_exists(t)}
+        if missing:
+            report.add(display, _missing_table_issues(plan, sources[display], missing))
 
 
-def _reads_with_locations(plan: Plan) -> list[tuple[tuple, str]]:
-    found: list[tuple[tuple, str]] = []
+def _tables_read(plan: Plan) -> set[str]:
+    on = plan.pipeline.schedule.on if isinstance(plan.pipeline.schedule, AssetSchedule) else []
+    return {*on, *(t for step in plan.steps for t in step.reads)}
+
+
+def _missing_table_issues(plan: Plan, source: SpecSource, missing: set[str]) -> list[SpecIssue]:
+    """One issue per place a missing table is read, located on the table name itself."""
+    reason = "table {} is read but no pipeline writes it and it does not exist"
+    hint = "add a step that writes it, or fix the name"
+    issues = []
     if isinstance(plan.pipeline.schedule, AssetSchedule):
-        found += [(("schedule", "on", i), t) for i, t in enumerate(plan.pipeline.schedule.on)]
-    index = {step.id: i for i, step in enumerate(plan.pipeline.steps)}
-    for planned in plan.steps:
-        loc_field = (
-            "inputs"
-            if planned.kind == "python"
-            else ("queries" if getattr(planned.step, "queries", None) else "sql")
-        )
-        if planned.kind == "sql" and getattr(planned.step, "file", None):
-            loc_field = "file"
-        found += [(("steps", index[planned.id], loc_field), t) for t in planned.reads]
+        for i, table in enumerate(plan.pipeline.schedule.on):
+            if table in missing:
+                issues.append(source.issue(("schedule", "on", i), reason.format(table), hint))
+    for index, step in enumerate(plan.pipeline.steps):
+        for loc_or_sql, offset, table in _reads_located(source, index, step):
+            if table not in missing:
+                continue
+            if isinstance(loc_or_sql, SqlText):
+                issues.append(sql_issue(source, loc_or_sql, offset, reason.format(table), hint))
+            else:
+                issues.append(source.issue(loc_or_sql, reason.format(table), hint))
+    return issues
+
+
+def _reads_located(
+    source: SpecSource, index: int, step: Step
+) -> list[tuple[tuple | SqlText, int | None, str]]:
+    """(where, offset in SQL, table) for every table a step reads (python `inputs` or SQL references)."""
+    if isinstance(step, PythonStep):
+        return [(("steps", index, "inputs", i), None, table) for i, table in enumerate(step.inputs)]
+    if not isinstance(step, SqlStep):
+        return []
+    found = []
+    for sql in step_sql_texts(source, index, step):
+        for ref in tables_read(sql.text):  # the plan was built, so every text parses
+            found.append((sql, ref.offset, ref.qualified))
     return found

@@ -29,20 +29,23 @@ class SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
-            seen: dict[tuple[str, str], yaml.Node] = {}
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                first = seen.setdefault((key_node.tag, key_node.value), key_node)
-                if first is not key_node:
-                    raise DuplicateKeyError(
-                        None,
-                        None,
-                        f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}): "
-                        "keep only one",
-                        key_node.start_mark,
-                    )
+            keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+            if len(set(keys)) != len(keys):  # fast path: one set per mapping; locate only on error
+                _raise_duplicate(node)
         return super().construct_mapping(node, deep=deep)
+
+
+def _raise_duplicate(node: yaml.MappingNode) -> None:
+    seen: dict[tuple[str, str], yaml.Node] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        first = seen.setdefault((key_node.tag, key_node.value), key_node)
+        if first is not key_node:
+            reason = (
+                f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}): keep only one"
+            )
+            raise DuplicateKeyError(None, None, reason, key_node.start_mark)
 
 
 SpecLoader.yaml_implicit_resolvers = {
