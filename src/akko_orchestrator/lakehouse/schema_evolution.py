@@ -29,7 +29,7 @@ def align(table_name: str, table_schema: pa.Schema, data: pa.Table) -> Alignment
         column = data.column(field.name)
         if column.type == field.type:
             columns[field.name] = column
-        elif _castable(column.type, field.type):
+        elif _plain(column.type) == _plain(field.type) or _castable(column.type, field.type):
             columns[field.name] = column.cast(field.type)
         elif _promotable(field.type, column.type):
             columns[field.name], evolve = column, True
@@ -42,6 +42,22 @@ def align(table_name: str, table_schema: pa.Schema, data: pa.Table) -> Alignment
         if name not in columns:
             columns[name], evolve = data.column(name), True
     return Alignment(pa.table(columns), evolve)
+
+
+def _plain(dtype: pa.DataType) -> pa.DataType:
+    """`dtype` with large variants made regular and list item names dropped, recursively: pyiceberg reads a table's
+    schema back as `large_string`, `large_list<element: ...>`, while a step produces `string`, `list<item: ...>`."""
+    if pa.types.is_large_string(dtype):
+        return pa.string()
+    if pa.types.is_large_binary(dtype):
+        return pa.binary()
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pa.list_(_plain(dtype.value_type))
+    if pa.types.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in dtype])
+    if pa.types.is_map(dtype):
+        return pa.map_(_plain(dtype.key_type), _plain(dtype.item_type))
+    return dtype
 
 
 def _castable(source: pa.DataType, target: pa.DataType) -> bool:

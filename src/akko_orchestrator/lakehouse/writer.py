@@ -53,7 +53,7 @@ def write_table(
     if aligned.evolve:
         with tx.update_schema() as update:
             update.union_by_name(aligned.data.schema)
-    _apply_mode(tx, output, aligned.data, props)
+    _apply_mode(tx, output, aligned.data, props, evolved=aligned.evolve)
     committed = tx.commit_transaction()
     return _result(output, aligned.data, committed, created=False)
 
@@ -70,11 +70,22 @@ def _create(catalog: Catalog, output: Output, data: pa.Table, props: dict[str, s
     return _result(output, data, table, created=True)
 
 
-def _apply_mode(tx: Transaction, output: Output, data: pa.Table, props: dict[str, str]) -> None:
+def _apply_mode(
+    tx: Transaction, output: Output, data: pa.Table, props: dict[str, str], evolved: bool = False
+) -> None:
     if output.mode == "append":
         tx.append(data, snapshot_properties=props)
     elif output.mode == "overwrite":
         tx.overwrite(data, snapshot_properties=props)
+    elif evolved:
+        # pyiceberg 0.12's upsert reads the matched rows with the pre-evolution schema and fails
+        # (apache/iceberg-python#2467, #3105): replace every row whose key is in `data` instead.
+        from pyiceberg.table.upsert_util import create_match_filter
+
+        _check_unique_keys(output, data)
+        tx.overwrite(
+            data, overwrite_filter=create_match_filter(data, list(output.keys)), snapshot_properties=props
+        )
     else:
         _check_unique_keys(output, data)
         tx.upsert(data, join_cols=list(output.keys), snapshot_properties=props)
