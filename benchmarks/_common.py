@@ -8,14 +8,27 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "benchmarks" / ".work"  # git-ignored
+PYCACHE = WORK / "pycache"
 
 # Variables that would point an AKKO or Airflow run at the developer's own state: never inherited.
-_INHERITED = ("AKKO_PROJECT_DIR", "AKKO_STATE_DIR", "AKKO_PROFILE", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER")
+_INHERITED = (
+    "AKKO_PROJECT_DIR",
+    "AKKO_STATE_DIR",
+    "AKKO_PROFILE",
+    "AIRFLOW_HOME",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+)
 
 
 def isolated_env(airflow_home: Path, dags_folder: Path | None = None, **extra: str) -> dict[str, str]:
     """A copy of os.environ for a benchmark process: its own AIRFLOW_HOME, quiet logs, no telemetry."""
     env = {k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith("AIRFLOW__")}
+    # Installed software runs from bytecode; this machine sets PYTHONDONTWRITEBYTECODE=1, which would make every
+    # fresh process compile Airflow from source. Keep bytecode in a private, git-ignored folder instead (the
+    # .venv is never written to).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),
@@ -41,6 +54,14 @@ def apply_env(env: dict[str, str]) -> None:
         if key not in env:
             del os.environ[key]
     os.environ.update(env)
+    use_bytecode_cache()
+
+
+def use_bytecode_cache() -> None:
+    """This process reads and writes bytecode under PYCACHE (see `isolated_env`)."""
+    PYCACHE.mkdir(parents=True, exist_ok=True)
+    sys.pycache_prefix = str(PYCACHE)
+    sys.dont_write_bytecode = False
 
 
 def median(values: list[float]) -> float:

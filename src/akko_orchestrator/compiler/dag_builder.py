@@ -17,10 +17,11 @@ def build_dag(plan: Plan, spec_file: str, lakehouse: str) -> DAG:
     from airflow.sdk import DAG
 
     pipeline = plan.pipeline
+    assets = _Assets(lakehouse)
     dag = DAG(
         dag_id=pipeline.pipeline,
         description=pipeline.description,
-        schedule=_schedule(pipeline, lakehouse),
+        schedule=_schedule(pipeline, assets),
         start_date=dt.datetime.combine(pipeline.start_date, dt.time(), tzinfo=dt.UTC),
         catchup=pipeline.catchup,
         max_active_runs=pipeline.max_active_runs,
@@ -32,16 +33,31 @@ def build_dag(plan: Plan, spec_file: str, lakehouse: str) -> DAG:
         ends: dict[str, Any] = {}
         starts: dict[str, Any] = {}
         for planned in plan.steps:
-            starts[planned.id], ends[planned.id] = _add_step(planned, plan, spec_file, lakehouse)
+            starts[planned.id], ends[planned.id] = _add_step(planned, plan, spec_file, assets)
         for planned in plan.steps:
             for upstream in planned.upstream:
                 ends[upstream] >> starts[planned.id]
     return dag
 
 
-def _schedule(pipeline: Pipeline, lakehouse: str) -> Any:
+class _Assets(dict):
+    """One `Asset` per table within a DAG (a table read by several steps is one object, built once)."""
+
+    def __init__(self, lakehouse: str):
+        super().__init__()
+        self.lakehouse = lakehouse
+
+    def __missing__(self, table: str) -> Any:
+        asset = self[table] = table_asset(self.lakehouse, table)
+        return asset
+
+
+def _schedule(pipeline: Pipeline, assets: _Assets) -> Any:
     if isinstance(pipeline.schedule, AssetSchedule):
-        return [table_asset(lakehouse, table) for table in pipeline.schedule.on]
+        from airflow.sdk import AssetAny
+
+        # A plain list would mean *all* of them changed (Airflow wraps it in AssetAll); `on:` promises *any*.
+        return AssetAny(*(assets[table] for table in pipeline.schedule.on))
     return None if pipeline.schedule == "manual" else pipeline.schedule
 
 
@@ -57,13 +73,13 @@ def _default_args(pipeline: Pipeline) -> dict[str, Any]:
     return args
 
 
-def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, lakehouse: str) -> dict[str, Any]:
+def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets) -> dict[str, Any]:
     step = planned.step
     args: dict[str, Any] = {
         "spec_file": spec_file,
         "pipeline_id": plan.pipeline.pipeline,
         "planned": planned,
-        "inlets": [table_asset(lakehouse, t) for t in planned.reads],
+        "inlets": [assets[t] for t in planned.reads],
         "doc_md": step.description,
     }
     if step.retries is not None:
@@ -75,12 +91,12 @@ def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, lakehouse: str)
     return args
 
 
-def _add_step(planned: PlannedStep, plan: Plan, spec_file: str, lakehouse: str) -> tuple[Any, Any]:
+def _add_step(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets) -> tuple[Any, Any]:
     """Add a step's task(s); return its first and last task for wiring dependencies."""
     from akko_orchestrator.operators import steps as ops
 
-    args = _step_args(planned, plan, spec_file, lakehouse)
-    outlets = [table_asset(lakehouse, planned.writes)] if planned.writes else []
+    args = _step_args(planned, plan, spec_file, assets)
+    outlets = [assets[planned.writes]] if planned.writes else []
     if planned.fans_out:
         return _add_fan_out(planned, args, outlets)
     operator = {"ingest": ops.IngestOperator, "sql": ops.SqlStepOperator, "python": ops.PythonStepOperator}

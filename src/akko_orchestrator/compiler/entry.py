@@ -2,71 +2,183 @@
 
 A broken spec raises `SpecError`, which Airflow records as this shim's import error; the message starts with
 `spec.yaml:line:column: field: reason`. Other pipelines are other shims, so they still load.
+
+Parse time matters (Airflow re-parses every shim, each in a fresh process), so each shim has a small JSON cache in
+`__akko_cache__/` next to it, keyed by content hashes, holding what is slow to recompute and cheap to check:
+- `sql_reads`: the tables each SQL text reads (parsing SQL with sqlglot is the slowest part of planning);
+- `spec`: the spec file's YAML document as JSON (JSON loads ~50x faster than YAML); it is still validated with
+  the spec models on every load, and any mismatch or error falls back to reading the YAML;
+- `project`: akko.yaml's `lakehouse` name.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from akko_orchestrator import __version__
 from akko_orchestrator.config.project import PROJECT_FILE, find_root
 from akko_orchestrator.plan.builder import Plan, build_plan
-from akko_orchestrator.spec.loader import load_spec
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
+    from akko_orchestrator.spec.models import Pipeline
+    from akko_orchestrator.spec.yaml_source import SpecSource
+
 CACHE_DIR = "__akko_cache__"
+_DATE = "__akko_date__"  # a YAML date (e.g. `start_date: 2024-01-01`) in the cached spec document
 
 
 def load_dag(shim_file: str, spec_relpath: str) -> DAG:
     """Called from a shim: `spec_relpath` is relative to the shim's folder."""
     from akko_orchestrator.compiler.dag_builder import build_dag
 
-    spec = (Path(shim_file).parent / spec_relpath).resolve()
+    shim = Path(shim_file)
+    spec = (shim.parent / spec_relpath).resolve()
     root = find_root(spec.parent)
-    plan = compile_plan(
-        spec, root, cache_file=Path(shim_file).parent / CACHE_DIR / f"{Path(shim_file).stem}.json"
-    )
-    return build_dag(plan, str(spec), lakehouse_name(root))
+    plan, lakehouse = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json", with_lakehouse=True)
+    return build_dag(plan, str(spec), lakehouse)
 
 
 def compile_plan(spec: Path, root: Path, cache_file: Path | None = None) -> Plan:
-    """Load and plan a spec; SQL table references are memoised in `cache_file` (parsing SQL is the slow part)."""
+    """Load and plan a spec; slow intermediate results are memoised in `cache_file` (see the module doc)."""
+    return _compile(spec, root, cache_file, with_lakehouse=False)[0]
+
+
+def _compile(spec: Path, root: Path, cache_file: Path | None, with_lakehouse: bool) -> tuple[Plan, str]:
     display = os.path.relpath(spec, root) if spec.is_relative_to(root) else str(spec)
+    stored = _read_cache(cache_file)
+    sql_reads = dict(stored.get("sql_reads", {}))
+    pipeline, source, spec_entry = _load_spec(spec, display, stored.get("spec"))
+    plan = build_plan(pipeline, source, sql_reads)
+    lakehouse, project_entry = "", stored.get("project")
+    if with_lakehouse:
+        lakehouse, project_entry = _lakehouse(root, project_entry)
+    if cache_file is not None:
+        updated = {
+            "version": __version__,
+            "sql_reads": sql_reads,
+            "spec": spec_entry,
+            "project": project_entry,
+        }
+        updated = {key: value for key, value in updated.items() if value is not None}
+        if updated != stored:
+            _write_cache(cache_file, updated)
+    return plan, lakehouse
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def _yaml_reader_fingerprint() -> str:
+    """Changes whenever the code turning YAML text into data does, so a cached document is never stale."""
+    from akko_orchestrator.spec import yaml_source
+
+    try:
+        return hashlib.sha256(Path(str(yaml_source.__file__)).read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return "unknown"
+
+
+def _spec_digest(text: str) -> str:
+    return _digest(f"{_yaml_reader_fingerprint()}\n{text}")
+
+
+def _load_spec(spec: Path, display: str, entry: Any) -> tuple[Pipeline, SpecSource, dict[str, Any] | None]:
+    """`load_spec`, skipping the YAML parse when the cache holds this exact text's document."""
+    if isinstance(entry, dict) and isinstance(entry.get("data"), dict):
+        from pydantic import ValidationError
+
+        from akko_orchestrator.spec.models import Pipeline
+        from akko_orchestrator.spec.yaml_source import SpecSource
+
+        try:
+            text = spec.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            text = None
+        if text is not None and entry.get("sha") == _spec_digest(text):
+            data = entry["data"]
+            try:
+                pipeline = Pipeline.model_validate(data)
+            except ValidationError:
+                pass  # load_spec below reports it with file, line and column
+            else:
+                return pipeline, SpecSource(path=spec, text=text, data=data, display=display), entry
+    from akko_orchestrator.spec.loader import load_spec  # only here: the cached path never needs it
+
     pipeline, source = load_spec(spec, display)
-    cache = _read_cache(cache_file)
-    before = dict(cache)
-    plan = build_plan(pipeline, source, cache)
-    if cache_file is not None and cache != before:
-        _write_cache(cache_file, cache)
-    return plan
+    return pipeline, source, _spec_entry(source)
 
 
-def _read_cache(path: Path | None) -> dict[str, list[str]]:
-    if path is None or not path.is_file():
+def _spec_entry(source: SpecSource) -> dict[str, Any] | None:
+    """The document as JSON, only if it comes back from JSON exactly as YAML gave it (else: no caching)."""
+    try:
+        data = json.loads(json.dumps(source.data, default=_encode), object_hook=_decode)
+    except (TypeError, ValueError):
+        return None
+    if data != source.data or not isinstance(data, dict):
+        return None
+    return {"sha": _spec_digest(source.text), "data": data}
+
+
+def _encode(value: Any) -> Any:
+    if type(value) is dt.date:
+        return {_DATE: value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not cached")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and _DATE in obj and isinstance(obj[_DATE], str):
+        return dt.date.fromisoformat(obj[_DATE])
+    return obj
+
+
+def _lakehouse(root: Path, entry: Any) -> tuple[str, dict[str, str] | None]:
+    """akko.yaml's `lakehouse` (as `lakehouse_name`), read from the cache while akko.yaml is unchanged."""
+    path = root / PROJECT_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return lakehouse_name(root), None
+    sha = _digest(text)
+    if isinstance(entry, dict) and entry.get("sha") == sha and isinstance(entry.get("lakehouse"), str):
+        return entry["lakehouse"], entry
+    name = _lakehouse_of(text)
+    return name, {"sha": sha, "lakehouse": name}
+
+
+def _read_cache(path: Path | None) -> dict[str, Any]:
+    if path is None:
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), object_hook=_decode)
     except (OSError, ValueError):
         return {}
-    return data.get("sql_reads", {}) if data.get("version") == __version__ else {}
+    if not isinstance(data, dict) or data.get("version") != __version__:
+        return {}
+    if not isinstance(data.get("sql_reads", {}), dict):
+        return {}
+    return data
 
 
-def _write_cache(path: Path, cache: dict[str, list[str]]) -> None:
-    """Best effort: a read-only DAG folder just means SQL is parsed on every load."""
+def _write_cache(path: Path, cache: dict[str, Any]) -> None:
+    """Best effort: a read-only DAG folder just means the slow path runs on every load."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": __version__, "sql_reads": cache}, sort_keys=True))
+        tmp.write_text(json.dumps(cache, default=_encode))  # never sort: the document keeps its key order
         tmp.replace(path)
-    except OSError:
+    except (OSError, TypeError, ValueError):
         pass
 
 
@@ -76,5 +188,9 @@ def lakehouse_name(root: Path) -> str:
     path = root / PROJECT_FILE
     if not path.is_file():
         return "akko"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return _lakehouse_of(path.read_text(encoding="utf-8"))
+
+
+def _lakehouse_of(akko_yaml: str) -> str:
+    data = yaml.safe_load(akko_yaml) or {}
     return str(data.get("lakehouse", "akko"))

@@ -1,0 +1,141 @@
+"""Run the parse, demo and dev benchmarks and print their headline ratios against the goals.
+
+Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
+process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
+measured within the same benchmark run (interleaved where the benchmark allows).
+
+    uv run python benchmarks/run_all.py                 # everything (~10 min on a quiet 2-core machine)
+    uv run python benchmarks/run_all.py --only parse,demo --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import table  # noqa: E402
+
+BENCHMARKS = ("parse", "demo", "dev")
+QUICK = {
+    "parse": {"repeats": 3, "processor_repeats": 1},
+    "demo": {"repeats": 1},
+    "dev": {"runs": 1, "warm": False},
+}
+# bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
+DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
+
+
+def _measure(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """In the spawned process: import benchmarks/bench_<name>.py and call its measure()."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        module = importlib.import_module(f"bench_{name}")
+    except ImportError as exc:
+        return {"unavailable": f"bench_{name}.py cannot be imported: {exc}"}
+    if not hasattr(module, "measure"):
+        return {"unavailable": f"bench_{name}.py has no measure() yet"}
+    return module.measure(**kwargs)
+
+
+def run(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    started = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            result = pool.submit(_measure, name, kwargs).result()
+    except Exception as exc:  # a benchmark failing must not hide the others
+        result = {"failed": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    result["_seconds"] = round(time.monotonic() - started)
+    return result
+
+
+def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    parse = results.get("parse")
+    if parse is not None:
+        rows.append(_row("parse: DagBag ms/DAG, akko / dag-factory", parse, "ratio", "goal_ratio_max", "<="))
+    demo = results.get("demo")
+    if demo is not None:
+        rows.append(_row("demo: wall time, akko demo / plain DAG", demo, "ratio", "goal_ratio_max", "<="))
+    dev = results.get("dev")
+    if dev is not None:
+        rows += _dev_rows(dev)
+    return rows
+
+
+def _row(label: str, result: dict[str, Any], key: str, goal_key: str, op: str) -> list[Any]:
+    if key not in result:
+        return [label, "n/a", "", _why(result)]
+    goal = result.get(goal_key)
+    met = result.get("meets_goal")
+    return [label, result[key], f"{op} {round(goal, 3)}" if goal is not None else "", _yes(met)]
+
+
+def _dev_rows(dev: dict[str, Any]) -> list[list[Any]]:
+    ratios = dev.get("ratio_akko_over_stock")
+    if not isinstance(ratios, dict) or not ratios:
+        return [["dev: akko dev / airflow standalone", "n/a", "", _why(dev)]]
+    rows = []
+    for key, value in ratios.items():
+        goal = DEV_GOALS.get(key)
+        met = None if goal is None or not isinstance(value, int | float) else value <= goal
+        label = f"dev: {key.replace('_', ' ')}, akko / stock"
+        rows.append([label, value, f"<= {goal}" if goal is not None else "", _yes(met)])
+    return rows
+
+
+def _yes(met: Any) -> str:
+    return "" if met is None else ("yes" if met else "NO")
+
+
+def _why(result: dict[str, Any]) -> str:
+    return result.get("unavailable") or result.get("failed") or "no ratio in its result"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        print(f"running {name} benchmark...", flush=True)
+        results[name] = run(name, QUICK[name] if args.quick else {})
+        print(f"  {name}: done in {results[name]['_seconds']} s", flush=True)
+        if "traceback" in results[name]:
+            print(results[name]["traceback"], file=sys.stderr)
+    _print_details(results)
+    print()
+    print(table(["headline (akko / reference)", "ratio", "goal", "met"], headline_rows(results)))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+def _print_details(results: dict[str, dict[str, Any]]) -> None:
+    for name, result in results.items():
+        print()
+        if "unavailable" in result or "failed" in result:
+            print(f"{name}: {_why(result)}")
+            continue
+        module = importlib.import_module(f"bench_{name}")
+        report = getattr(module, "report", None)
+        print(report(result) if callable(report) else json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
