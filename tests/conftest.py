@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Airflow reads its configuration when first imported: point it at a throwaway home before any test imports it,
+# so no test touches ~/airflow or the repo's .akko/.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="akko-tests-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+for _name in ("AKKO_PROFILE", "AKKO_PROJECT_DIR", "AKKO_STATE_DIR"):
+    os.environ.pop(_name, None)
 
 
 def copy_project(target: Path) -> Path:

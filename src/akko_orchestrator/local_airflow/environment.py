@@ -6,6 +6,7 @@ Everything lives under the project's state folder, so a checkout never touches ~
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from akko_orchestrator.config.project import Project
@@ -20,9 +21,23 @@ DEV_TUNING = {
 }
 
 
+# Always set: akko's Airflow must parse akko's shims, whatever else the user configured.
+ESSENTIAL = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AKKO_PROJECT_DIR", "AKKO_PROFILE")
+LOCAL_SETTINGS_MARKER = "# Written by AKKO Orchestrator"
+LOCAL_SETTINGS = f"""{LOCAL_SETTINGS_MARKER}; delete this line to keep your own version.
+# Preload the pipeline compiler in every Airflow process: the dag-processor forks one child per pipeline shim,
+# and each child would otherwise import it again (measured: ~40 ms per pipeline; see benchmarks/bench_parse.py).
+try:
+    import akko_orchestrator.compiler.dag_builder  # noqa: F401
+    import akko_orchestrator.compiler.entry  # noqa: F401
+except ImportError:  # Airflow without AKKO installed: nothing to preload
+    pass
+"""
+
+
 def airflow_environment(project: Project) -> dict[str, str]:
     home = project.airflow_home
-    env = {
+    return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project.dags_dir),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -38,23 +53,45 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AKKO_PROJECT_DIR": str(project.root),
         "AKKO_PROFILE": project.profile_name,
     }
-    return env
 
 
 def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Set the environment in this process before Airflow is imported; returns what was set."""
-    env = {**airflow_environment(project), **(extra or {})}
-    for key, value in env.items():
-        if (
-            key.startswith("AIRFLOW__")
-            and key in os.environ
-            and os.environ[key] != value
-            and key not in (extra or {})
-        ):
-            continue  # the user's own AIRFLOW__* settings win
-        os.environ[key] = value
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    return env
+    """Set Airflow's environment in this process: essential keys and `extra` always, the rest only where the user
+    has not set them. If Airflow is already imported, its live configuration is updated too (except the DB)."""
+    wanted = {**airflow_environment(project), **(extra or {})}
+    for key, value in wanted.items():
+        if key in ESSENTIAL or key in (extra or {}) or key not in os.environ:
+            os.environ[key] = value
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    _write_local_settings(home)
+    _sync_loaded_config()
+    return {key: os.environ[key] for key in wanted}
+
+
+def _write_local_settings(home: Path) -> None:
+    target = home / "config" / "airflow_local_settings.py"
+    if target.exists() and not target.read_text().startswith(LOCAL_SETTINGS_MARKER):
+        return  # the user's own local settings
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_text() != LOCAL_SETTINGS:
+        target.write_text(LOCAL_SETTINGS)
+
+
+def _sync_loaded_config() -> None:
+    """An already-imported Airflow read its configuration at import; push our values into it."""
+    if "airflow.configuration" not in sys.modules:
+        return
+    from airflow.configuration import conf
+
+    for key, value in os.environ.items():
+        if key.startswith("AIRFLOW__") and key.count("__") == 2 and "SQL_ALCHEMY_CONN" not in key:
+            _, section, option = key.split("__")
+            conf.set(section.lower(), option.lower(), value)
+    if "airflow.settings" in sys.modules:
+        from airflow import settings
+
+        settings.DAGS_FOLDER = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]  # read once at import; bundles use it
 
 
 def ensure_database() -> None:
