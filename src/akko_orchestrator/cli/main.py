@@ -23,6 +23,14 @@ DEMO_PIPELINE = "akko_e2e_pipeline"
 _options: dict[str, Any] = {"project": None, "profile": None}
 
 
+def _mount_subcommands() -> None:
+    from akko_orchestrator.cli.stack_cmd import stack_app
+
+    app.add_typer(
+        stack_app, name="stack", help="Start, stop and inspect the cluster engines on this machine."
+    )
+
+
 @app.callback()
 def _global(
     project: Annotated[Path | None, typer.Option(help="Project folder (default: nearest akko.yaml).")] = None,
@@ -35,8 +43,12 @@ def _global(
     DEBUG["enabled"] = debug
 
 
-def _project() -> Project:
+def current_project() -> Project:
+    """The project selected by the global options (--project, --profile)."""
     return load_project(_options["project"], _options["profile"])
+
+
+_project = current_project
 
 
 @app.command()
@@ -277,6 +289,9 @@ def schema(
     else:
         output.write_text(text)
         console.print(f"Wrote {output}")
+
+
+_mount_subcommands()
 
 
 def main() -> None:

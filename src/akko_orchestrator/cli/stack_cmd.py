@@ -1,0 +1,83 @@
+"""`akko stack up|down|status`: AKKO's cluster services (PostgreSQL, Trino) on this machine, on loopback.
+
+Mounted by cli/main.py as `app.add_typer(stack_app, name="stack")`. Endpoints and secrets go to the env file
+(`<state>/stack/stack.env`, 0600), never to the terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from akko_orchestrator.cli.console import console, handle_errors
+from akko_orchestrator.stack.base import ServiceStatus
+from akko_orchestrator.stack.manager import StackManager, StackOptions, build_stack
+
+stack_app = typer.Typer(
+    help="Start, stop and inspect AKKO's cluster services (PostgreSQL, Trino) on this machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _manager(options: StackOptions | None = None) -> StackManager:
+    from akko_orchestrator.cli.main import current_project  # main mounts this sub-app; import at call time
+
+    return build_stack(current_project(), options)
+
+
+@stack_app.command()
+@handle_errors
+def up(
+    airflow_db: Annotated[
+        bool,
+        typer.Option("--airflow-db", help="Also create Airflow's metadata DB (exports AKKO_AIRFLOW_DB)."),
+    ] = False,
+    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL port (default: a free one).")] = None,
+    trino_port: Annotated[int | None, typer.Option(help="Trino port (default: a free one).")] = None,
+) -> None:
+    """Download (once, cached) and start the services; write their endpoints to the stack's env file."""
+    manager = _manager(StackOptions(postgres_port, trino_port, airflow_db))
+    statuses = manager.up(progress=lambda message: console.print(f"[dim]{message}[/dim]"))
+    console.print(status_table(statuses))
+    console.print(
+        f"Endpoints and secrets: {manager.paths.env_file} (load with `set -a; . {manager.paths.env_file}`)."
+    )
+
+
+@stack_app.command()
+@handle_errors
+def down() -> None:
+    """Stop the services (data is kept) and remove the env file."""
+    console.print(status_table(_manager().down()))
+
+
+@stack_app.command()
+@handle_errors
+def status() -> None:
+    """Show each service: running or stopped, endpoint, pid, start-up time."""
+    console.print(status_table(_manager().status()))
+
+
+def status_table(statuses: list[ServiceStatus]) -> Table:
+    table = Table(title="akko stack", title_justify="left")
+    for column in ("service", "state", "endpoint", "pid", "start-up", "detail"):
+        # Endpoints are copied into other tools: never wrapped or cut; the free-text detail wraps instead.
+        table.add_column(
+            column,
+            justify="right" if column in ("pid", "start-up") else "left",
+            no_wrap=column != "detail",
+            overflow="fold",
+        )
+    for item in statuses:
+        table.add_row(
+            item.name,
+            "[green]running[/green]" if item.running else "[dim]stopped[/dim]",
+            item.endpoint or "-",
+            str(item.pid) if item.pid else "-",
+            f"{item.startup_seconds:.1f}s" if item.startup_seconds is not None else "-",
+            item.detail,
+        )
+    return table

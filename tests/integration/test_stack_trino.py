@@ -1,0 +1,462 @@
+"""`akko stack` for real: PostgreSQL + Trino started by the stack manager, and interoperation on the one shared
+Iceberg catalog (Iceberg's JDBC catalog schema in PostgreSQL, warehouse on the local filesystem).
+
+- pyiceberg (opened from a project profile fed by the stack's env file) writes a partitioned table; Trino reads
+  the same rows, partitions and snapshots;
+- Trino writes with CREATE TABLE AS, INSERT and MERGE; pyiceberg reads the same rows and snapshots, and its own
+  append is then seen by Trino;
+- Trino's `postgresql` catalog reads the operational database, and copies it into Iceberg;
+- the catalog tables agree with pyiceberg's models and with the Iceberg library Trino bundles;
+- the Airflow connections in the env file work through the Airflow providers' hooks;
+- `akko stack status|down` from another process: running, then stopped with no process left.
+
+The stack starts once for the module (a cold start downloads Trino once per machine into the real cache).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # `tests.fixtures` importable without a root conftest
+    sys.path.insert(0, str(_ROOT))
+
+from tests.fixtures.stack_services import RunningStack, running_stack, stack_processes  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+
+NAMESPACE = "interop"
+CLI_TIMEOUT = 300
+REQUIRED_VARIABLES = {
+    "AKKO_PG_HOST",
+    "AKKO_PG_PORT",
+    "AKKO_CATALOG_NAME",
+    "AKKO_CATALOG_URI",
+    "AKKO_CATALOG_JDBC_URL",
+    "AKKO_CATALOG_USER",
+    "AKKO_CATALOG_PASSWORD",
+    "AKKO_WAREHOUSE",
+    "AKKO_OPERATIONAL_JDBC_URL",
+    "AKKO_OPERATIONAL_USER",
+    "AKKO_OPERATIONAL_PASSWORD",
+    "AIRFLOW_CONN_AKKO_OPERATIONAL",
+    "AKKO_TRINO_HOST",
+    "AKKO_TRINO_PORT",
+    "AIRFLOW_CONN_AKKO_TRINO",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    with running_stack() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def catalog(stack: RunningStack) -> Any:
+    """pyiceberg on the shared catalog, opened the way a pipeline step opens it: the project's `stack` profile,
+    whose values come from the env file's variables."""
+    from akko_orchestrator.config.project import load_project
+    from akko_orchestrator.lakehouse.catalog import open_catalog
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in stack.env.items():
+            patch.setenv(key, value)
+        catalog = open_catalog(load_project(profile="stack"))
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+        yield catalog
+
+
+@pytest.fixture(scope="module")
+def trino(stack: RunningStack) -> Any:
+    import trino
+
+    conn = trino.dbapi.connect(
+        host=stack.env["AKKO_TRINO_HOST"],
+        port=int(stack.env["AKKO_TRINO_PORT"]),
+        user="akko",
+        catalog="iceberg",
+        schema=NAMESPACE,
+    )
+    yield conn
+    conn.close()
+
+
+def query(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    cursor = conn.cursor()
+    cursor.execute(sql)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def iceberg_rows(catalog: Any, table: str, order_by: str = "id") -> list[tuple[Any, ...]]:
+    rows = catalog.load_table(f"{NAMESPACE}.{table}").scan().to_arrow().sort_by(order_by).to_pylist()
+    return [tuple(row.values()) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The stack itself
+
+
+def test_env_file_endpoints_and_secrets(stack: RunningStack) -> None:
+    from sqlalchemy.engine import make_url
+
+    env_file = stack.manager.paths.env_file
+    passwords_file = stack.state_dir / "stack" / "postgres" / "passwords.json"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
+    assert set(stack.env) >= REQUIRED_VARIABLES
+    assert make_url(stack.env["AKKO_CATALOG_URI"]).password is None  # the secret is its own variable
+    assert (
+        stack.env["AKKO_CATALOG_NAME"] == "akko"
+    )  # the lakehouse name: pyiceberg's and Trino's catalog name
+    assert stack.env["AIRFLOW_CONN_AKKO_TRINO"].endswith("?catalog=iceberg")
+    # No password is written anywhere else in the state folder (configs, logs, process records, data).
+    secrets = [v.encode() for v in json.loads(passwords_file.read_text()).values()]
+    for path in stack.state_dir.rglob("*"):
+        if path.is_file() and path not in (env_file, passwords_file) and path.stat().st_size < 50_000_000:
+            content = path.read_bytes()
+            assert not any(secret in content for secret in secrets), f"a password is written in {path}"
+
+
+def test_services_listen_on_loopback_only(stack: RunningStack) -> None:
+    import psutil
+
+    for status in stack.manager.status():
+        assert status.running and status.pid, status
+        assert status.startup_seconds is not None and status.startup_seconds > 0
+        sockets = psutil.Process(status.pid).net_connections(kind="inet")
+        listening = {c.laddr.ip for c in sockets if c.status == psutil.CONN_LISTEN}
+        assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, (status.name, listening)
+
+
+def test_up_again_keeps_the_running_services(stack: RunningStack) -> None:
+    before = {s.name: (s.pid, s.endpoint) for s in stack.manager.status()}
+    after = {s.name: (s.pid, s.endpoint) for s in stack.manager.up()}
+    assert after == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One catalog schema for pyiceberg, Trino and Spark
+
+
+def test_catalog_tables_match_pyiceberg_and_iceberg_java(stack: RunningStack) -> None:
+    """Same columns (name, VARCHAR length) and primary keys in PostgreSQL, in pyiceberg's models and in the DDL of
+    the iceberg-core that Trino bundles (Spark's JdbcCatalog is the same iceberg-core class, JdbcUtil)."""
+    in_postgres = _postgres_catalog_schema(stack)
+    assert in_postgres == _pyiceberg_catalog_schema()
+    assert in_postgres == _iceberg_java_catalog_schema(stack)
+    assert "iceberg_type" in in_postgres["iceberg_tables"][0]  # schema V1: views and tables told apart
+
+
+Schema = dict[str, tuple[dict[str, int], tuple[str, ...]]]  # table -> ({column: varchar length}, primary key)
+
+
+def _postgres_catalog_schema(stack: RunningStack) -> Schema:
+    columns = _pg_query(
+        stack,
+        """SELECT c.table_name, c.column_name, c.character_maximum_length FROM information_schema.columns c
+           WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position""",
+        database="catalog",
+    )
+    keys = _pg_query(
+        stack,
+        """SELECT k.table_name, k.column_name FROM information_schema.key_column_usage k
+           WHERE k.table_schema = 'public' ORDER BY k.table_name, k.ordinal_position""",
+        database="catalog",
+    )
+    schema: Schema = {}
+    for table, column, length in columns:
+        schema.setdefault(table, ({}, ()))[0][column] = length
+    for table, column in keys:
+        schema[table] = (schema[table][0], (*schema[table][1], column))
+    return schema
+
+
+def _pyiceberg_catalog_schema() -> Schema:
+    from pyiceberg.catalog.sql import IcebergNamespaceProperties, IcebergTables
+
+    schema: Schema = {}
+    for model in (IcebergTables, IcebergNamespaceProperties):
+        table = model.__table__
+        columns = {c.name: c.type.length for c in table.columns}
+        schema[table.name] = (columns, tuple(c.name for c in table.primary_key.columns))
+    return schema
+
+
+def _iceberg_java_catalog_schema(stack: RunningStack) -> Schema:
+    """Parse the CREATE/ALTER TABLE strings out of JdbcUtil.class in Trino's iceberg plugin."""
+    trino_service = stack.manager.services[1]
+    jars = sorted(
+        (trino_service.install_dir / "plugin" / "iceberg").glob("org.apache.iceberg_iceberg-core-*.jar")
+    )
+    assert jars, "Trino's iceberg plugin has no iceberg-core jar"
+    text = zipfile.ZipFile(jars[-1]).read("org/apache/iceberg/jdbc/JdbcUtil.class").decode("latin-1")
+    schema: Schema = {}
+    for table, body in re.findall(r"CREATE TABLE (iceberg_\w+)\(([ -~]*)\)", text):
+        columns = {name: int(length) for name, length in re.findall(r"(\w+) VARCHAR\((\d+)\)", body)}
+        primary_key = re.search(r"PRIMARY KEY \(([^)]*)\)", body)
+        assert primary_key, body
+        schema[table] = (columns, tuple(c.strip() for c in primary_key.group(1).split(",")))
+    for table, column, length in re.findall(
+        r"ALTER TABLE (iceberg_\w+) ADD COLUMN (\w+) VARCHAR\((\d+)\)", text
+    ):
+        schema[table][0][column] = int(length)
+    return schema
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pyiceberg writes, Trino reads
+
+
+def _events(first_id: int, count: int) -> pa.Table:
+    ids = list(range(first_id, first_id + count))
+    base = dt.datetime(2024, 1, 1, 0, 0, 0)
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "quantity": pa.array([None if i % 17 == 0 else i % 300 - 100 for i in ids], pa.int32()),
+            "region": pa.array([("eu", "us", "apac")[i % 3] for i in ids], pa.string()),
+            "amount": pa.array(
+                [None if i % 13 == 0 else decimal.Decimal(i * 7919 % 100003) / 100 for i in ids],
+                pa.decimal128(12, 2),
+            ),
+            "ratio": pa.array([i / 7 for i in ids], pa.float64()),
+            "refunded": pa.array([None if i % 11 == 0 else i % 5 == 0 for i in ids], pa.bool_()),
+            "booked_on": pa.array(
+                [dt.date(2024, 1, 1) + dt.timedelta(days=i % 40) for i in ids], pa.date32()
+            ),
+            "created_at": pa.array(
+                [base + dt.timedelta(minutes=37 * i, microseconds=i) for i in ids], pa.timestamp("us")
+            ),
+            "settled_at": pa.array(
+                [base.replace(tzinfo=dt.UTC) + dt.timedelta(hours=i) for i in ids],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "note": pa.array(
+                [None if i % 9 == 0 else f"café {i} – reçu №{i % 13}" for i in ids], pa.string()
+            ),
+        }
+    )
+
+
+def test_pyiceberg_writes_trino_reads(catalog: Any, trino: Any) -> None:
+    from pyiceberg.transforms import DayTransform
+
+    name = f"{NAMESPACE}.py_events"
+    if catalog.table_exists(name):
+        catalog.drop_table(name)
+    first = _events(1, 150)
+    table = catalog.create_table(name, schema=first.schema)
+    with table.update_spec() as spec:
+        spec.add_identity("region")
+        spec.add_field("created_at", DayTransform(), "created_day")
+    table = catalog.load_table(name)
+    table.append(first)
+    table.append(_events(151, 50))  # a second snapshot
+    table = catalog.load_table(name)
+
+    assert query(trino, "SELECT * FROM py_events ORDER BY id") == iceberg_rows(catalog, "py_events")
+    assert query(trino, "SELECT count(*) FROM py_events") == [(200,)]
+    partitions = {(r["region"], r["created_at"].date()) for r in table.scan().to_arrow().to_pylist()}
+    assert query(trino, 'SELECT count(*) FROM "py_events$partitions"') == [(len(partitions),)]
+    snapshots = query(trino, 'SELECT snapshot_id FROM "py_events$snapshots" ORDER BY committed_at')
+    assert [s[0] for s in snapshots] == [s.snapshot_id for s in table.snapshots()]
+    # Partition pruning works on pyiceberg's partitioning: one region, one day.
+    assert query(
+        trino,
+        "SELECT id FROM py_events WHERE region = 'eu' AND created_at < TIMESTAMP '2024-01-02' ORDER BY id",
+    ) == [
+        (r[0],) for r in iceberg_rows(catalog, "py_events") if r[2] == "eu" and r[7] < dt.datetime(2024, 1, 2)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Trino writes, pyiceberg reads
+
+
+ORDERS_CTAS = """
+CREATE TABLE orders WITH (partitioning = ARRAY['region', 'month(ordered_at)']) AS
+SELECT n AS id,
+       CAST(element_at(ARRAY['eu', 'us', 'apac'], n % 3 + 1) AS VARCHAR) AS region,
+       CAST(n * 1.25 AS DECIMAL(12, 2)) AS amount,
+       CAST(date_add('hour', n * 7, TIMESTAMP '2024-01-01 00:00:00') AS TIMESTAMP(6)) AS ordered_at,
+       IF(n % 4 = 0, NULL, 'order ' || CAST(n AS VARCHAR)) AS note
+FROM UNNEST(sequence(1, 100)) AS t(n)
+"""
+ORDERS_INSERT = """
+INSERT INTO orders
+SELECT n, 'eu', CAST(n AS DECIMAL(12, 2)), CAST(TIMESTAMP '2024-06-01 12:00:00' AS TIMESTAMP(6)), 'late ' || CAST(n AS VARCHAR)
+FROM UNNEST(sequence(101, 120)) AS t(n)
+"""
+ORDERS_MERGE = """
+MERGE INTO orders AS o
+USING (VALUES (5, 'update', DECIMAL '999.99'), (6, 'delete', NULL), (110, 'update', DECIMAL '0.01'),
+              (500, 'insert', DECIMAL '5.00')) AS s(id, op, amount)
+ON o.id = s.id
+WHEN MATCHED AND s.op = 'delete' THEN DELETE
+WHEN MATCHED THEN UPDATE SET amount = s.amount, note = 'merged'
+WHEN NOT MATCHED THEN INSERT (id, region, amount, ordered_at, note)
+    VALUES (s.id, 'us', s.amount, TIMESTAMP '2024-12-31 23:59:59.999999', 'merged')
+"""
+
+
+def test_trino_writes_pyiceberg_reads(catalog: Any, trino: Any) -> None:
+    query(trino, "DROP TABLE IF EXISTS orders")
+    assert query(trino, ORDERS_CTAS) == [(100,)]
+    assert query(trino, ORDERS_INSERT) == [(20,)]
+    assert query(trino, ORDERS_MERGE) == [(4,)]
+
+    in_trino = query(trino, "SELECT * FROM orders ORDER BY id")
+    assert in_trino == iceberg_rows(catalog, "orders")
+    assert len(in_trino) == 120 - 1 + 1
+    by_id = {row[0]: row for row in in_trino}
+    assert by_id[5][2] == decimal.Decimal("999.99") and by_id[5][4] == "merged" and 6 not in by_id
+    assert by_id[500][3] == dt.datetime(2024, 12, 31, 23, 59, 59, 999999)
+    table = catalog.load_table(f"{NAMESPACE}.orders")
+    assert [f.name for f in table.spec().fields] == ["region", "ordered_at_month"]
+    snapshots = query(trino, 'SELECT snapshot_id FROM "orders$snapshots" ORDER BY committed_at')
+    assert [s[0] for s in snapshots] == [s.snapshot_id for s in table.snapshots()]
+
+    # And back: pyiceberg appends to Trino's table, Trino sees it.
+    row = {
+        "id": 900,
+        "region": "eu",
+        "amount": decimal.Decimal("9.00"),
+        "ordered_at": dt.datetime(2024, 2, 2),
+        "note": None,
+    }
+    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+    assert query(trino, "SELECT id, amount FROM orders WHERE id = 900") == [(900, decimal.Decimal("9.00"))]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Trino's `postgresql` catalog on the operational database
+
+
+def _pg_query(stack: RunningStack, sql: str, database: str = "operational") -> list[tuple[Any, ...]]:
+    """Run SQL as the catalog or the operational role, with the credentials of the env file."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    env = stack.env
+    if database == "catalog":
+        url = make_url(env["AKKO_CATALOG_URI"])
+        user, password, dbname = env["AKKO_CATALOG_USER"], env["AKKO_CATALOG_PASSWORD"], url.database
+    else:
+        user, password, dbname = env["AKKO_OPERATIONAL_USER"], env["AKKO_OPERATIONAL_PASSWORD"], "akko"
+    conn = psycopg2.connect(
+        host=env["AKKO_PG_HOST"], port=env["AKKO_PG_PORT"], user=user, password=password, dbname=dbname
+    )
+    try:
+        with conn, conn.cursor() as cursor:  # commits on success
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        conn.close()
+
+
+def test_trino_reads_the_operational_database(stack: RunningStack, catalog: Any, trino: Any) -> None:
+    _pg_query(
+        stack,
+        """DROP TABLE IF EXISTS banking.accounts;
+           CREATE TABLE banking.accounts (id integer PRIMARY KEY, owner text NOT NULL, balance numeric(12, 2),
+                                          opened_at timestamp NOT NULL, active boolean);
+           INSERT INTO banking.accounts
+           SELECT g, 'owner ' || g || CASE WHEN g % 3 = 0 THEN ' é' ELSE '' END,
+                  CASE WHEN g % 7 = 0 THEN NULL ELSE g * 10.5 END,
+                  timestamp '2024-01-01 00:00:00' + g * interval '1 day 3 hours', g % 2 = 0
+           FROM generate_series(1, 50) AS g""",
+    )
+    in_postgres = _pg_query(stack, "SELECT * FROM banking.accounts ORDER BY id")
+    schemas = {row[0] for row in query(trino, "SHOW SCHEMAS FROM postgresql")}
+    assert {"akko", "banking"} <= schemas
+    assert query(trino, "SELECT * FROM postgresql.banking.accounts ORDER BY id") == in_postgres
+
+    # The ingest path of the cluster profile: operational rows copied into the lakehouse by Trino.
+    query(trino, "DROP TABLE IF EXISTS accounts")
+    assert query(trino, "CREATE TABLE accounts AS SELECT * FROM postgresql.banking.accounts") == [(50,)]
+    assert iceberg_rows(catalog, "accounts") == in_postgres
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The env file's Airflow connections, through the providers' hooks (Airflow in a child process: it reads its
+# configuration at import, and the pytest process stays free of it).
+
+AIRFLOW_CHECK = """
+import json
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.providers.trino.hooks.trino import TrinoHook
+trino = TrinoHook(trino_conn_id="akko_trino").get_records("SELECT current_user, current_catalog")
+postgres = PostgresHook(postgres_conn_id="akko_operational").get_records("SELECT current_user, current_database()")
+print("RESULT" + json.dumps({"trino": trino, "postgres": postgres}))
+"""
+
+
+def test_airflow_connections_reach_the_services(stack: RunningStack, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(stack.env, AIRFLOW_HOME=str(tmp_path / "airflow"))
+    done = subprocess.run(
+        [sys.executable, "-c", AIRFLOW_CHECK], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert result == {"trino": [["akko", "iceberg"]], "postgres": [["akko", "akko"]]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The CLI from another process; last: it stops the stack.
+
+
+def _stack_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-c",
+        "from akko_orchestrator.cli.stack_cmd import stack_app; stack_app()",
+        *args,
+    ]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+
+def test_cli_status_down_status(stack: RunningStack) -> None:
+    secrets = [stack.env["AKKO_CATALOG_PASSWORD"], stack.env["AKKO_OPERATIONAL_PASSWORD"]]
+    running = _stack_cli("status")
+    assert running.returncode == 0, running.stderr
+    assert running.stdout.count("running") == 2, running.stdout
+    assert f"127.0.0.1:{stack.env['AKKO_TRINO_PORT']}" in running.stdout
+    pids = stack_processes(stack)
+    assert pids
+
+    stopped = _stack_cli("down")
+    assert stopped.returncode == 0, stopped.stderr
+    after = _stack_cli("status")
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.count("stopped") == 2 and "running" not in after.stdout, after.stdout
+    assert not stack.manager.paths.env_file.exists()
+    assert not any(
+        secret in out for secret in secrets for out in (running.stdout, stopped.stdout, after.stdout)
+    )
+    import psutil
+
+    left = [
+        pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not left, f"processes left after `akko stack down`: {left}"
