@@ -224,13 +224,15 @@ class StackOptions:
 
     postgres_port: int | None = None
     trino_port: int | None = None
+    spark_port: int | None = None
     airflow_db: bool = False
 
 
 def build_stack(project: Project, options: StackOptions | None = None) -> StackManager:
-    """PostgreSQL (shared Iceberg catalog, operational DB) then Trino, for this project's state folder."""
+    """PostgreSQL (shared Iceberg catalog, operational DB), then Trino and Spark Connect over that catalog."""
     # Imported here: the services import this module's helpers.
-    from akko_orchestrator.stack.postgres import PostgresService
+    from akko_orchestrator.stack.postgres import CATALOG_DB, PostgresService
+    from akko_orchestrator.stack.spark import IcebergJdbcCatalog, SparkConnectService
     from akko_orchestrator.stack.trino import TrinoService
 
     opts = options or StackOptions()
@@ -243,7 +245,22 @@ def build_stack(project: Project, options: StackOptions | None = None) -> StackM
         airflow_db=opts.airflow_db,
     )
     trino = TrinoService(paths, postgres, port=opts.trino_port or _env_port("AKKO_STACK_TRINO_PORT"))
-    return StackManager(paths, [postgres, trino])
+
+    def spark_catalog() -> IcebergJdbcCatalog:
+        # Resolved when Spark starts, after PostgreSQL: its port is known then. The Spark catalog's name is the
+        # JDBC `catalog_name`, so it must be the lakehouse name pyiceberg and Trino use.
+        return IcebergJdbcCatalog(
+            jdbc_url=postgres.endpoint().jdbc_url(CATALOG_DB),
+            user=CATALOG_DB.role,
+            password=postgres.password(CATALOG_DB.role),
+            warehouse=postgres.warehouse,
+            name=postgres.catalog_name,
+        )
+
+    spark = SparkConnectService(
+        paths, spark_catalog, port=opts.spark_port or _env_port("AKKO_STACK_SPARK_PORT")
+    )
+    return StackManager(paths, [postgres, trino, spark])
 
 
 def _env_port(name: str) -> int | None:

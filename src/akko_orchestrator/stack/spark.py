@@ -1,0 +1,565 @@
+"""Spark Connect for the stack: the server shipped in the pyspark wheel, on Java 17/21, over the shared Iceberg
+JDBC catalog (PostgreSQL) that pyiceberg and Trino use too.
+
+The pyspark 4.1 wheel carries `jars/spark-connect_2.13-*.jar` but no `sbin/start-connect-server.sh`, so the
+server is started with `bin/spark-submit --class org.apache.spark.sql.connect.service.SparkConnectServer` (the
+launcher knows this class and needs no application jar). `spark-class` execs the JVM, so the pid started is the
+JVM's; it runs in its own session (process group). PySpark's Python-UDF daemon makes a process group of its own,
+so `stop` also ends the JVM's descendants that left its group.
+
+Two jars come from Maven Central (`AKKO_MAVEN_REPOSITORY` points at a mirror instead) into the shared download
+cache, `<cache>/maven/<Maven layout>`, each checked against its `.sha1`: the Iceberg Spark runtime and the
+PostgreSQL JDBC driver (for the catalog and for `spark.read.format("jdbc")`). They go on the driver's class
+path, not `--jars`, because `java.sql.DriverManager` only sees drivers of the system class loader (in `local`
+mode the driver is the only executor).
+
+The Spark catalog's name is also the `catalog_name` Iceberg's JdbcCatalog reads and writes (there is no
+separate setting), so it must be the name pyiceberg and Trino (`iceberg.jdbc-catalog.catalog-name`) use; it is
+Spark's default catalog, so `namespace.table` resolves to it.
+
+Per project, under `stack/spark/`: `server.log` (and `server.previous.log`), `process.json`,
+`conf/log4j2.properties`, `work/` (shuffle and spill files). The catalog password reaches the JVM through a 0600
+properties file deleted once the server listens: never a command line (`ps` shows those) nor a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.manager import (
+    LOOPBACK,
+    ProcessRecord,
+    StackError,
+    choose_port,
+    kill_process_group,
+    log_tail,
+    port_is_free,
+    process_create_time,
+    write_private,
+)
+
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"
+SPARK_JAVA = (17, 21)  # the Java versions Spark 4.x supports
+START_TIMEOUT = 420.0  # seconds: a cold JVM on a 2-core machine shared with Trino (~5-25 s when it is quiet)
+STOP_TIMEOUT = 30.0  # seconds between SIGTERM (Spark's shutdown hooks) and SIGKILL
+
+
+@dataclass(frozen=True)
+class MavenArtifact:
+    group: str
+    artifact: str
+    version: str
+
+    @property
+    def relative_path(self) -> str:
+        """The Maven repository layout, reused as the cache layout (a jar is found by its coordinates)."""
+        group = self.group.replace(".", "/")
+        return f"{group}/{self.artifact}/{self.version}/{self.artifact}-{self.version}.jar"
+
+
+ICEBERG_SPARK_RUNTIME = MavenArtifact("org.apache.iceberg", "iceberg-spark-runtime-4.1_2.13", "1.12.0")
+POSTGRES_JDBC = MavenArtifact("org.postgresql", "postgresql", "42.7.14")
+ARTIFACTS = (ICEBERG_SPARK_RUNTIME, POSTGRES_JDBC)
+
+
+@dataclass(frozen=True)
+class IcebergJdbcCatalog:
+    """The shared catalog: Iceberg's JDBC catalog tables in PostgreSQL, and the warehouse folder.
+
+    `name` is the Spark catalog's name and the JDBC `catalog_name`: pyiceberg's `load_catalog(name, ...)` and
+    Trino's `iceberg.jdbc-catalog.catalog-name` must use the same, or each engine sees its own empty catalog.
+    """
+
+    jdbc_url: str  # jdbc:postgresql://127.0.0.1:5432/akko_catalog
+    user: str
+    password: str = field(repr=False)
+    warehouse: str  # file:///.../warehouse, the same URI pyiceberg and Trino use
+    name: str = "iceberg"
+
+
+# The catalog, or how to get it when the server starts (e.g. from the stack's PostgreSQL, once it runs).
+CatalogSource = IcebergJdbcCatalog | Callable[[], IcebergJdbcCatalog]
+
+
+# -- downloads ------------------------------------------------------------------------------------------------
+
+
+def fetch_maven(artifact: MavenArtifact, cache: Path, base_url: str | None = None, attempts: int = 3) -> Path:
+    """The jar in the cache; downloaded and checked against the repository's `.sha1` when missing."""
+    target = cache / "maven" / artifact.relative_path
+    if target.is_file():
+        return target
+    repository = base_url or os.environ.get("AKKO_MAVEN_REPOSITORY") or MAVEN_REPOSITORY
+    url = f"{repository.rstrip('/')}/{artifact.relative_path}"
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            _download_verified(url, target)
+            return target
+        except (OSError, StackError) as exc:  # network hiccups, or a truncated download: try again
+            error = exc
+            if attempt + 1 < attempts:
+                time.sleep(2 * (attempt + 1))
+    raise StackError(f"cannot download {url}: {error}")
+
+
+def _download_verified(url: str, target: Path) -> None:
+    with urllib.request.urlopen(f"{url}.sha1", timeout=60) as response:
+        expected = response.read().decode().split()[0].lower()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A private temporary name, then an atomic rename: a concurrent install never sees a half-written jar.
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    digest = hashlib.sha1(usedforsecurity=False)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != expected:
+            raise StackError(f"checksum mismatch for {url}: sha1 {digest.hexdigest()}, published {expected}")
+        os.chmod(partial, 0o644)  # mkstemp creates it 0600; the cache is shared
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+# -- the JVM's environment ----------------------------------------------------------------------------------
+
+
+def spark_home() -> Path:
+    """pyspark's package folder: bin/spark-submit and jars/ of the same Spark version as the client."""
+    try:
+        import pyspark
+    except ImportError:
+        raise StackError(
+            "pyspark is not installed: install the `cluster` extra (`uv sync --extra cluster`)"
+        ) from None
+    home = Path(pyspark.__file__).parent
+    if not (home / "bin" / "spark-submit").is_file() or not list((home / "jars").glob("spark-connect_*.jar")):
+        raise StackError(f"{home} has no bin/spark-submit or jars/spark-connect_*.jar")
+    return home
+
+
+def find_java_home() -> Path:
+    """The first Java home of a version Spark supports: AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, then
+    /usr/lib/jvm (Trino's Java 24+ may be the default: Spark 4.1 does not support it)."""
+    for home in _java_candidates():
+        if java_major(home) in SPARK_JAVA:
+            return home
+    raise StackError(
+        f"Spark needs Java {' or '.join(map(str, SPARK_JAVA))} and none was found: install openjdk-17-jdk-headless, "
+        "or set AKKO_SPARK_JAVA_HOME"
+    )
+
+
+def _java_candidates() -> Iterator[Path]:
+    for variable in ("AKKO_SPARK_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(variable):
+            yield Path(os.environ[variable])
+    on_path = shutil.which("java")
+    if on_path:
+        yield Path(on_path).resolve().parent.parent
+    yield from sorted(Path("/usr/lib/jvm").glob("*"))
+
+
+def java_major(home: Path) -> int:
+    """The feature version from the JDK's `release` file (JAVA_VERSION="17.0.15"), 0 if unknown."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in (home / "release").read_text().splitlines():
+            if line.startswith("JAVA_VERSION="):
+                return int(line.split("=", 1)[1].strip('"').split(".")[0])
+    return 0
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself listens on `port`: a foreign listener must not pass for our server."""
+    import psutil  # an Airflow dependency, imported late like manager.py does
+
+    try:
+        connections = psutil.Process(pid).net_connections(kind="inet")  # the JVM binds IPv6 sockets too
+    except psutil.Error:
+        return False
+    return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port for conn in connections)
+
+
+def process_tree(pid: int) -> set[int]:
+    """`pid` and its live descendants: the JVM, PySpark's UDF daemon and its workers."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return {pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
+def _stop_tree(pid: int) -> None:
+    """SIGTERM the JVM's group (Spark runs its shutdown hooks), SIGKILL it after a while; then kill descendants
+    that left the group (PySpark's daemon calls setpgid) if they did not exit with the JVM."""
+    import psutil
+
+    forked: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        forked = psutil.Process(pid).children(recursive=True)
+    kill_process_group(pid, STOP_TIMEOUT)
+    _, alive = psutil.wait_procs(forked, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()  # psutil checks the pid still names the same process
+    psutil.wait_procs(alive, timeout=10)
+
+
+def _escape_property(text: str, key: bool = False) -> str:
+    """java.util.Properties escaping: `\\`, line breaks and a leading space (in keys also `=`, `:`, `#`, `!`)."""
+    text = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    if key:
+        return re.sub(r"([=:#! ])", r"\\\1", text)
+    return "\\" + text if text.startswith(" ") else text
+
+
+def _summary(error: str) -> str:
+    """A server error's first line and its `Caused by:` lines, without the JVM stack trace."""
+    lines = error.splitlines()
+    return " ".join(lines[:1] + [line.strip() for line in lines if line.startswith("Caused by:")])
+
+
+def remote_url(port: int) -> str:
+    return f"sc://{LOOPBACK}:{port}"
+
+
+LOG4J2 = """\
+# Spark and Spark Connect log every task and request at INFO: WARN keeps server.log small on a long-running
+# stack; the server's start line is kept.
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.server.name = org.apache.spark.sql.connect.service.SparkConnectServer
+logger.server.level = info
+"""
+
+
+# -- the service ----------------------------------------------------------------------------------------------
+
+
+class _PortTaken(StackError):
+    pass
+
+
+class SparkConnectService(Service):
+    """A local Spark Connect server (`local[cores]`) whose default catalog is the shared Iceberg catalog."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        paths: StackPaths,
+        catalog: CatalogSource,
+        *,
+        port: int | None = None,
+        cores: int = 2,
+        driver_memory: str = "2g",
+        start_timeout: float = START_TIMEOUT,
+        probe: bool = True,
+    ):
+        super().__init__(paths)
+        self.catalog_source = catalog
+        self.port = port
+        self.cores = cores
+        self.driver_memory = driver_memory
+        self.start_timeout = start_timeout
+        self.probe = probe  # open the catalog once at start: a bad URL or password fails `up`, not a pipeline
+        self.probe_seconds: float | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def record_file(self) -> Path:
+        return self.dir / "process.json"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.dir / "spark.properties"
+
+    def catalog(self) -> IcebergJdbcCatalog:
+        source = self.catalog_source
+        return source if isinstance(source, IcebergJdbcCatalog) else source()
+
+    def jars(self) -> list[Path]:
+        return [fetch_maven(artifact, self.paths.cache) for artifact in ARTIFACTS]
+
+    # -- Service --------------------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        spark_home()
+        find_java_home()
+        self.jars()
+
+    def start(self) -> ServiceEnv:
+        """Start the server, or find it running; return `AKKO_SPARK_REMOTE`."""
+        with self._locked():  # two `akko stack up` at once: the second waits, then finds the server running
+            record = self._running_record()
+            if record is None:
+                self._stop_unlocked()  # a server alive but not listening is replaced, not leaked
+                self.install()
+                record = self._start_with_retries()
+        return ServiceEnv({"AKKO_SPARK_REMOTE": remote_url(record.port)})
+
+    def stop(self) -> None:
+        with self._locked():
+            self._stop_unlocked()
+
+    def status(self) -> ServiceStatus:
+        record = ProcessRecord.load(self.record_file)
+        if record is None or not record.alive():
+            return ServiceStatus(self.name, running=False, detail=f"not running (log: {self.log_file})")
+        if not listens_on(record.pid, record.port):
+            detail = f"starting, or not answering on port {record.port} (log: {self.log_file})"
+            return ServiceStatus(self.name, running=False, pid=record.pid, detail=detail)
+        return ServiceStatus(
+            self.name,
+            running=True,
+            endpoint=remote_url(record.port),
+            pid=record.pid,
+            detail=f"Spark Connect {_spark_version()}, local[{self.cores}]; log: {self.log_file}",
+            startup_seconds=record.startup_seconds,
+        )
+
+    # -- starting -------------------------------------------------------------------------------------------
+
+    def _running_record(self) -> ProcessRecord | None:
+        record = ProcessRecord.load(self.record_file)
+        alive = record is not None and record.alive() and listens_on(record.pid, record.port)
+        return record if alive else None
+
+    def _start_with_retries(self, attempts: int = 3) -> ProcessRecord:
+        """A free port may be taken before the JVM binds it: retry on another one (unless it was configured)."""
+        catalog = self.catalog()
+        previous = ProcessRecord.load(self.record_file)
+        port = choose_port(self.port, previous.port if previous else None)  # stable across restarts
+        for attempt in range(attempts):
+            try:
+                return self._start_once(catalog, port)
+            except _PortTaken:
+                if self.port is not None or attempt + 1 == attempts:
+                    raise StackError(f"{LOOPBACK}:{port} is in use by another process") from None
+                port = choose_port(None, None)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, catalog: IcebergJdbcCatalog, port: int) -> ProcessRecord:
+        if not port_is_free(port):  # found now, not after a JVM start-up of many seconds
+            raise _PortTaken(port)
+        began = time.monotonic()
+        java_home, command = find_java_home(), self._command(port)  # downloads (if any) are not start-up time
+        self._write_config(catalog)
+        if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
+            os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
+        with self.log_file.open("ab") as log:
+            # Own session: the JVM survives the `akko stack up` that started it, and stop() signals its group.
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.dir,
+                env=self._environment(java_home),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        pid = self._process.pid
+        record = ProcessRecord(pid, process_create_time(pid), port, None, time.time())
+        record.save(self.record_file)  # saved before waiting, so `down` finds a server that starts slowly
+        try:
+            self._wait_listening(port)
+            record.startup_seconds = round(time.monotonic() - began, 1)
+            self.properties_file.unlink(missing_ok=True)  # read by now: the password leaves the disk
+            if self.probe:
+                self.probe_seconds = self._probe_catalog(catalog.name, port)
+        except BaseException:
+            self._stop_unlocked()
+            raise
+        record.save(self.record_file)
+        self._log_line(
+            f"akko: listening after {record.startup_seconds} s, catalog probe {self.probe_seconds} s"
+        )
+        return record
+
+    def _command(self, port: int) -> list[str]:
+        return [
+            str(spark_home() / "bin" / "spark-submit"),
+            "--master",
+            f"local[{self.cores}]",
+            "--name",
+            "akko-spark-connect",
+            "--driver-memory",
+            self.driver_memory,
+            "--driver-class-path",
+            os.pathsep.join(str(jar) for jar in self.jars()),
+            "--properties-file",
+            str(self.properties_file),
+            "--conf",
+            f"spark.connect.grpc.binding.port={port}",
+            "--class",
+            SERVER_CLASS,
+        ]
+
+    def _environment(self, java_home: Path) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            # A client's SPARK_REMOTE/connect mode or another Spark's settings must not reach the server.
+            if not key.startswith(("SPARK_", "PYSPARK_"))
+            and key not in {"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"}
+        }
+        env["JAVA_HOME"] = str(
+            java_home
+        )  # spark-class prefers JAVA_HOME over PATH (it may be Trino's Java 25)
+        env["SPARK_HOME"] = str(spark_home())
+        env["SPARK_CONF_DIR"] = str(self.dir / "conf")  # our log4j2.properties, never a stray spark-defaults
+        env["SPARK_LOCAL_IP"] = LOOPBACK  # else Spark resolves the host name and may pick a public interface
+        env["SPARK_LOCAL_DIRS"] = str(
+            self.dir / "work"
+        )  # shuffle/spill; `spark.local.dir` warns in local mode
+        env["PYSPARK_PYTHON"] = sys.executable  # Python UDFs run in this interpreter (it has pyspark)
+        return env
+
+    def _write_config(self, catalog: IcebergJdbcCatalog) -> None:
+        (self.dir / "conf").mkdir(exist_ok=True)
+        (self.dir / "work").mkdir(exist_ok=True)
+        (self.dir / "conf" / "log4j2.properties").write_text(LOG4J2)
+        lines = [
+            f"{_escape_property(k, key=True)}={_escape_property(v)}"
+            for k, v in self.spark_conf(catalog).items()
+        ]
+        write_private(self.properties_file, "\n".join(lines) + "\n")
+
+    def spark_conf(self, catalog: IcebergJdbcCatalog) -> dict[str, str]:
+        """Every setting of the server (it holds the catalog password: never log it)."""
+        return {
+            # Loopback only, no UI: nothing listens beyond the Connect port and the driver's own RPC ports.
+            "spark.connect.grpc.binding.address": LOOPBACK,
+            "spark.driver.host": LOOPBACK,
+            "spark.driver.bindAddress": LOOPBACK,
+            "spark.ui.enabled": "false",
+            # A 2-core machine shared with Trino: few shuffle partitions, no Hive/Derby metastore.
+            "spark.sql.shuffle.partitions": str(self.cores * 2),
+            "spark.default.parallelism": str(self.cores),
+            "spark.sql.catalogImplementation": "in-memory",
+            "spark.sql.warehouse.dir": (self.dir / "spark-warehouse").as_uri(),
+            # The same instants wherever the stack runs.
+            "spark.sql.session.timeZone": "UTC",
+            "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+            **iceberg_conf(catalog),
+        }
+
+    def _wait_listening(self, port: int) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._raise_exited(port)
+            if listens_on(self._process.pid, port):
+                return
+            time.sleep(0.5)
+        raise StackError(
+            f"Spark Connect did not listen within {self.start_timeout:.0f} s\n{log_tail(self.log_file, 40)}"
+        )
+
+    def _raise_exited(self, port: int) -> None:
+        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        if "BindException" in text or "Address already in use" in text:
+            raise _PortTaken(f"{LOOPBACK}:{port} is in use")
+        assert self._process is not None
+        raise StackError(
+            f"Spark Connect exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
+        )
+
+    def _probe_catalog(self, catalog_name: str, port: int) -> float:
+        """List the catalog's namespaces: Iceberg opens the JDBC catalog now (and loads its classes), so a wrong
+        URL or password fails here with the cause."""
+        from pyspark.sql import SparkSession
+
+        began = time.monotonic()
+        session = SparkSession.builder.remote(remote_url(port)).create()
+        try:
+            session.sql(f"SHOW NAMESPACES IN `{catalog_name}`").collect()
+        except Exception as exc:  # the causes name the problem (authentication, unknown database, ...)
+            raise StackError(
+                f"Spark Connect cannot open the Iceberg catalog: {_summary(str(exc))} (log: {self.log_file})"
+            ) from None
+        finally:
+            session.stop()
+        return round(time.monotonic() - began, 1)
+
+    # -- stopping -------------------------------------------------------------------------------------------
+
+    def _stop_unlocked(self) -> None:
+        record = ProcessRecord.load(self.record_file)
+        if record is not None and record.alive():
+            _stop_tree(record.pid)
+        if self._process is not None:
+            self._process.wait(timeout=STOP_TIMEOUT)  # reap it: no zombie left in a long-lived caller
+            self._process = None
+        self.properties_file.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with (self.dir / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _log_line(self, line: str) -> None:
+        with self.log_file.open("a") as log:
+            log.write(line + "\n")
+
+
+def iceberg_conf(catalog: IcebergJdbcCatalog) -> dict[str, str]:
+    """The Iceberg catalog `catalog.name` (Spark's default catalog), and Iceberg's SQL extensions (MERGE INTO)."""
+    prefix = f"spark.sql.catalog.{catalog.name}"
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.defaultCatalog": catalog.name,
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "jdbc",
+        f"{prefix}.uri": catalog.jdbc_url,
+        f"{prefix}.jdbc.user": catalog.user,
+        f"{prefix}.jdbc.password": catalog.password,
+        # pyiceberg 0.12 (and stack/postgres.py) create `iceberg_tables` with the `iceberg_type` column; V1 makes
+        # Iceberg use it (adding it to an older table), so every engine writes 'TABLE' rows and reads the others'.
+        f"{prefix}.jdbc.schema-version": "V1",
+        f"{prefix}.warehouse": catalog.warehouse,
+        # Other engines commit to these tables: a cached table would hide their snapshots for 30 s.
+        f"{prefix}.cache-enabled": "false",
+    }
+
+
+def _spark_version() -> str:
+    try:
+        return importlib.metadata.version("pyspark")  # without importing pyspark (slow)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
