@@ -5,7 +5,10 @@ Everything lives under the project's state folder, so a checkout never touches ~
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -13,9 +16,10 @@ from akko_orchestrator.config.project import Project
 
 # Local development tuning (stock Airflow waits ~1 s between dependent tasks and minutes for new files).
 DEV_TUNING = {
-    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.05",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+    "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",  # `akko dev` touches a shim when its spec changes
     "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "30",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
 }
@@ -58,18 +62,45 @@ def airflow_environment(project: Project) -> dict[str, str]:
 def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Set Airflow's environment in this process: essential keys and `extra` always, the rest only where the user
     has not set them. If Airflow is already imported, its live configuration is updated too (except the DB)."""
-    wanted = {**airflow_environment(project), **(extra or {})}
+    wanted = {**airflow_environment(project), **shared_secrets(project.airflow_home), **(extra or {})}
     for key, value in wanted.items():
         if key in ESSENTIAL or key in (extra or {}) or key not in os.environ:
             os.environ[key] = value
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    _write_local_settings(home)
+    write_local_settings(home)
     _sync_loaded_config()
     return {key: os.environ[key] for key in wanted}
 
 
-def _write_local_settings(home: Path) -> None:
+def shared_secrets(airflow_home: Path) -> dict[str, str]:
+    """Keys every component must share, generated once per state dir.
+
+    Airflow otherwise generates them when a process first writes airflow.cfg; components started together on a
+    fresh home would each pick their own, and the Execution API would reject the scheduler's task tokens.
+    """
+    path = airflow_home / "akko-dev-secrets.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        }
+        write_private(path, json.dumps(stored, indent=2) + "\n")
+    return {k: v for k, v in stored.items() if k not in os.environ}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (keys, passwords)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def write_local_settings(home: Path) -> None:
     target = home / "config" / "airflow_local_settings.py"
     if target.exists() and not target.read_text().startswith(LOCAL_SETTINGS_MARKER):
         return  # the user's own local settings
