@@ -440,7 +440,7 @@ def test_cli_status_down_status(stack: RunningStack) -> None:
     secrets = [stack.env["AKKO_CATALOG_PASSWORD"], stack.env["AKKO_OPERATIONAL_PASSWORD"]]
     running = _stack_cli("status")
     assert running.returncode == 0, running.stderr
-    assert running.stdout.count("running") == 2, running.stdout
+    assert running.stdout.count("running") == 3, running.stdout  # postgres, trino, spark
     assert f"127.0.0.1:{stack.env['AKKO_TRINO_PORT']}" in running.stdout
     pids = stack_processes(stack)
     assert pids
@@ -449,7 +449,7 @@ def test_cli_status_down_status(stack: RunningStack) -> None:
     assert stopped.returncode == 0, stopped.stderr
     after = _stack_cli("status")
     assert after.returncode == 0, after.stderr
-    assert after.stdout.count("stopped") == 2 and "running" not in after.stdout, after.stdout
+    assert after.stdout.count("│ stopped │") == 3 and "│ running │" not in after.stdout, after.stdout
     assert not stack.manager.paths.env_file.exists()
     assert not any(
         secret in out for secret in secrets for out in (running.stdout, stopped.stdout, after.stdout)
