@@ -48,8 +48,10 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        # SQLite locks the whole file: wait up to 30 s for a lock instead of pysqlite's 5 s, so concurrent task
+        # runs under `akko dev` do not turn an API call into "database is locked" (seen as an HTTP 500).
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
-            "AKKO_AIRFLOW_DB", f"sqlite:///{home / 'airflow.db'}"
+            "AKKO_AIRFLOW_DB", f"sqlite:///{home / 'airflow.db'}?timeout=30"
         ),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "bundles"),
