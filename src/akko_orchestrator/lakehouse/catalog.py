@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from akko_orchestrator.config.models import RestCatalogSettings
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -39,7 +40,25 @@ def open_catalog(project: Project) -> Catalog:
     if props["type"] == "sql" and props["uri"].startswith("sqlite:///"):
         Path(props["uri"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         Path(project.warehouse.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    return load_catalog(project.config.lakehouse, **props)
+    settings = project.profile.catalog
+    if not isinstance(settings, RestCatalogSettings):
+        return load_catalog(project.config.lakehouse, **props)
+    # pyiceberg fetches its OAuth2 token and the catalog config right here: a refused credential or an unreachable
+    # server is a configuration problem to report plainly (naming where the secret comes from, never the secret).
+    from pyiceberg.exceptions import ForbiddenError, OAuthError, UnauthorizedError
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    try:
+        return load_catalog(project.config.lakehouse, **props)
+    except (OAuthError, UnauthorizedError, ForbiddenError) as exc:
+        secret = props["credential"].partition(":")[2] or props["credential"]
+        reason = str(exc).replace(secret, "***") if secret else str(exc)
+        raise ConfigError(
+            f"the REST catalog at {settings.uri} refused the credential from {settings.credential.describe()} "
+            f"(client_id:client_secret): {reason}"
+        ) from None
+    except RequestsConnectionError:
+        raise ConfigError(f"cannot reach the REST catalog at {settings.uri}: is it running?") from None
 
 
 def _with_password(uri: str, password: str) -> str:
