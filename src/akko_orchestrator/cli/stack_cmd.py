@@ -37,9 +37,23 @@ def up(
     ] = False,
     postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL port (default: a free one).")] = None,
     trino_port: Annotated[int | None, typer.Option(help="Trino port (default: a free one).")] = None,
+    rest_catalog: Annotated[
+        bool,
+        typer.Option(
+            "--rest-catalog",
+            help="Also an Iceberg REST catalog with OAuth2 client credentials (AKKO_REST_*).",
+        ),
+    ] = False,
 ) -> None:
     """Download (once, cached) and start the services; write their endpoints to the stack's env file."""
-    manager = _manager(StackOptions(postgres_port, trino_port, airflow_db))
+    manager = _manager(
+        StackOptions(
+            postgres_port=postgres_port,
+            trino_port=trino_port,
+            airflow_db=airflow_db,
+            rest_catalog=rest_catalog,
+        )
+    )
     statuses = manager.up(progress=lambda message: console.print(f"[dim]{message}[/dim]"))
     console.print(status_table(statuses))
     console.print(

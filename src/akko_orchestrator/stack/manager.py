@@ -226,6 +226,7 @@ class StackOptions:
     trino_port: int | None = None
     spark_port: int | None = None
     airflow_db: bool = False
+    rest_catalog: bool = False  # also an Iceberg REST catalog with OAuth2 (AKKO_STACK_REST_CATALOG=1)
 
 
 def build_stack(project: Project, options: StackOptions | None = None) -> StackManager:
@@ -260,7 +261,19 @@ def build_stack(project: Project, options: StackOptions | None = None) -> StackM
     spark = SparkConnectService(
         paths, spark_catalog, port=opts.spark_port or _env_port("AKKO_STACK_SPARK_PORT")
     )
-    return StackManager(paths, [postgres, trino, spark])
+    services: list[Service] = [postgres, trino, spark]
+    if opts.rest_catalog or os.environ.get("AKKO_STACK_REST_CATALOG") == "1" or _rest_catalog_running(paths):
+        # Opt-in; once running it stays in the stack, so `down` and `status` see it without the flag.
+        from akko_orchestrator.stack.rest_catalog import RestCatalogService
+
+        port = _env_port("AKKO_STACK_REST_CATALOG_PORT")
+        services.append(RestCatalogService(paths, catalog_name=project.config.lakehouse, port=port))
+    return StackManager(paths, services)
+
+
+def _rest_catalog_running(paths: StackPaths) -> bool:
+    record = ProcessRecord.load(paths.state / "rest-catalog" / "process.json")
+    return record is not None and record.alive()
 
 
 def _env_port(name: str) -> int | None:
