@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,7 @@ def test_broken_spec_is_its_own_import_error_and_others_load(tmp_path: Path) -> 
     (tmp_path / "akko.yaml").write_text("lakehouse: akko\n")
     for spec in (REPO / "pipelines").glob("*.yaml"):
         (pipelines / spec.name).write_text(spec.read_text())
+    shutil.copytree(REPO / "pipelines" / "transforms", pipelines / "transforms")  # the demo's Spark script
     (pipelines / "broken.yaml").write_text(
         "pipeline: broken\nowner: me\nteam: demo\nsteps:\n  - id: a\n    kind: sql\n    sqll: SELECT 1\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,10 @@ def test_local_defaults_without_project_file(tmp_path: Path) -> None:
     assert project.object_store_uri == str(tmp_path / ".akko" / "object-store")
 
 
-def test_cluster_profile_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_polaris_profile_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in CLUSTER_ENV.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AKKO_PROFILE", "cluster")
+    monkeypatch.setenv("AKKO_PROFILE", "polaris")
     project = load_project(REPO)
     profile = project.profile
     assert profile.engine == "cluster" and profile.sql_engine == "trino"
@@ -44,9 +45,45 @@ def test_cluster_profile_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert profile.spark.remote == CLUSTER_ENV["AKKO_SPARK_REMOTE"]
 
 
-def test_cluster_profile_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="AKKO_POLARIS_URI is not set"):
+def test_cluster_profile_names_the_missing_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path))  # no stack.env there
+    with pytest.raises(ConfigError, match="AKKO_POLARIS_URI is not set.*akko stack up"):
+        load_project(REPO, profile="polaris")
+    with pytest.raises(ConfigError, match="AKKO_CATALOG_URI is not set.*akko stack up"):
         load_project(REPO, profile="cluster")
+
+
+STACK_ENV = {
+    "AKKO_CATALOG_URI": "postgresql+psycopg2://akko_catalog@127.0.0.1:5999/akko_catalog",
+    "AKKO_WAREHOUSE": "file:///tmp/wh",
+    "AKKO_CATALOG_PASSWORD": "pw",
+    "AKKO_OBJECT_STORE": "/tmp/os",
+    "AKKO_SPARK_REMOTE": "sc://127.0.0.1:15999",
+    "AIRFLOW_CONN_AKKO_TRINO": "trino://akko@127.0.0.1:8999/?catalog=iceberg",
+}
+
+
+def test_cluster_profile_reads_the_stack_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`akko stack up` writes <state>/stack/stack.env; a cluster profile takes its variables as defaults (an
+    exported variable wins), and the local profile never reads it."""
+    import shlex
+
+    (tmp_path / "stack").mkdir()
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in STACK_ENV.items()]
+    (tmp_path / "stack" / "stack.env").write_text("# header\n" + "\n".join(lines) + "\n")
+    monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path))
+    for key in STACK_ENV:  # recorded by monkeypatch, so what load_project sets is undone after the test
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    load_project(REPO, profile="local")
+    assert "AKKO_CATALOG_URI" not in os.environ
+    monkeypatch.setenv("AKKO_SPARK_REMOTE", "sc://elsewhere:15002")
+    project = load_project(REPO, profile="cluster")
+    assert project.profile.catalog.uri == STACK_ENV["AKKO_CATALOG_URI"]
+    assert project.object_store_uri == "/tmp/os" and project.warehouse == "file:///tmp/wh"
+    assert project.profile.spark.remote == "sc://elsewhere:15002"
+    assert project.profile.trino.conn_id == "akko_trino"
+    assert os.environ["AIRFLOW_CONN_AKKO_TRINO"] == STACK_ENV["AIRFLOW_CONN_AKKO_TRINO"]
 
 
 def test_double_underscore_overrides_and_cli_profile_wins(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def test_reference_example_validates(
     assert schema_errors(validator, text) == []
     spec = tmp_path / "example.yaml"
     spec.write_text(text)
+    shutil.copytree(REPO / "pipelines" / "transforms", tmp_path / "transforms")  # the Spark example's script
     pipeline, source = load_spec(spec)
     build_plan(pipeline, source)
 

@@ -48,7 +48,16 @@ def current_project() -> Project:
     return load_project(_options["project"], _options["profile"])
 
 
-_project = current_project
+# `akko run X --profile cluster` and `akko --profile cluster run X` both work.
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="Profile from akko.yaml (default: AKKO_PROFILE or `profile`).")
+]
+
+
+def _project(profile: str | None = None) -> Project:
+    if profile is not None:
+        _options["profile"] = profile
+    return current_project()
 
 
 @app.command()
@@ -57,17 +66,24 @@ def validate(
     path: Annotated[
         Path | None, typer.Argument(help="Spec file or folder (default: the project's pipelines).")
     ] = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Check every spec: schema, unknown fields, ids, cycles, tables, cron, SQL. Exit 1 on any error."""
     from rich.markup import escape
 
     from akko_orchestrator.spec.validate import validate_path
 
-    project = _project()
+    project = _project(profile)
     target = (path or project.pipelines_dir).resolve()
     if not target.exists():
         raise AkkoError(f"{target} does not exist")
-    report = validate_path(target, project.root, _table_exists_checker(project))
+    report = validate_path(
+        target,
+        project.root,
+        _table_exists_checker(project),
+        profile=project.profile_name,
+        known_profiles=project.config.profiles,
+    )
     for issue in report.issues:
         err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
     for valid_file in report.valid_files:
@@ -95,8 +111,10 @@ def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline id.")],
     conf: Annotated[str | None, typer.Option(help="Run configuration as JSON.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's task logs.")] = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Run one pipeline through Airflow in this process, with per-step progress and a summary."""
+    _project(profile)
     report = _run(pipeline, json.loads(conf) if conf else None, verbose)
     _exit_on_failure(report)
 
@@ -142,10 +160,13 @@ def _exit_on_failure(report) -> None:
 
 @app.command()
 @handle_errors
-def demo(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Run AKKO's end-to-end demo on the embedded lakehouse through real Airflow and print the verification."""
+def demo(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False, profile: ProfileOption = None
+) -> None:
+    """Run AKKO's end-to-end demo (embedded lakehouse by default) through real Airflow; print the verification."""
     from akko_orchestrator.cli.render import rows_table
 
+    _project(profile)
     report = _run(DEMO_PIPELINE, None, verbose)
     _exit_on_failure(report)
     queries = (report.result_of("verify_sales") or {}).get("queries", {})
@@ -167,11 +188,12 @@ def demo(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 def dev(
     port: Annotated[int, typer.Option(help="API server / UI port.")] = 8080,
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    profile: ProfileOption = None,
 ) -> None:
     """Start a real local Airflow (api-server, scheduler, dag-processor, triggerer) on the project's pipelines."""
     from akko_orchestrator.local_airflow.dev import run_dev
 
-    run_dev(_project(), host=host, port=port, out=console)
+    run_dev(_project(profile), host=host, port=port, out=console)
 
 
 @app.command()
@@ -189,13 +211,16 @@ def sync() -> None:
 
 @app.command()
 @handle_errors
-def tables(table: Annotated[str | None, typer.Argument(help="namespace.table for details.")] = None) -> None:
+def tables(
+    table: Annotated[str | None, typer.Argument(help="namespace.table for details.")] = None,
+    profile: ProfileOption = None,
+) -> None:
     """List the lakehouse's tables, or one table's schema and snapshots."""
     from akko_orchestrator.cli.render import rows_table
     from akko_orchestrator.lakehouse import inspect
     from akko_orchestrator.lakehouse.catalog import open_catalog
 
-    catalog = open_catalog(_project())
+    catalog = open_catalog(_project(profile))
     if table is None:
         infos = inspect.list_tables(catalog)
         rows = [[i.name, i.rows, i.snapshots, i.partitioning, i.updated] for i in infos]
@@ -227,6 +252,7 @@ def tables(table: Annotated[str | None, typer.Argument(help="namespace.table for
 def query(
     sql: Annotated[str, typer.Argument(help="A query in Trino SQL over namespace.table names.")],
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 100,
+    profile: ProfileOption = None,
 ) -> None:
     """Query the lakehouse in Trino SQL (on DuckDB locally)."""
     from akko_orchestrator.cli.render import rows_table
@@ -238,7 +264,7 @@ def query(
         refs = [r.qualified for r in tables_read(sql)]
     except SqlSyntaxError as exc:
         raise AkkoError(f"SQL does not parse as Trino: {exc}") from None
-    ctx = StepContext(_project(), pipeline_id="cli", step_id="query")
+    ctx = StepContext(_project(profile), pipeline_id="cli", step_id="query")
     try:
         result = ctx.sql_engine.query(sql, refs)
     finally:
@@ -296,3 +322,7 @@ _mount_subcommands()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m akko_orchestrator.cli.main` (tests run the CLI of this interpreter)
+    main()

@@ -33,8 +33,11 @@ def _manager(options: StackOptions | None = None) -> StackManager:
 def up(
     airflow_db: Annotated[
         bool,
-        typer.Option("--airflow-db", help="Also create Airflow's metadata DB (exports AKKO_AIRFLOW_DB)."),
-    ] = False,
+        typer.Option(
+            "--airflow-db/--no-airflow-db",
+            help="Create Airflow's metadata DB (AKKO_AIRFLOW_DB), used by the `cluster` profile.",
+        ),
+    ] = True,
     postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL port (default: a free one).")] = None,
     trino_port: Annotated[int | None, typer.Option(help="Trino port (default: a free one).")] = None,
     rest_catalog: Annotated[
@@ -64,8 +67,17 @@ def up(
 @stack_app.command()
 @handle_errors
 def down() -> None:
-    """Stop the services (data is kept) and remove the env file."""
-    console.print(status_table(_manager().down()))
+    """Stop the services (data is kept) and remove the env file; also the local Spark Connect server that
+    `spark` steps of the embedded profile start on demand."""
+    from akko_orchestrator.cli.main import current_project
+    from akko_orchestrator.stack.local_spark import local_spark_service
+
+    statuses = _manager().down()
+    local_spark = local_spark_service(current_project())
+    if local_spark.status().running:
+        local_spark.stop()
+        statuses.append(local_spark.status())
+    console.print(status_table(statuses))
 
 
 @stack_app.command()

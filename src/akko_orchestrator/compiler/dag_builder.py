@@ -99,7 +99,12 @@ def _add_step(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets)
     outlets = [assets[planned.writes]] if planned.writes else []
     if planned.fans_out:
         return _add_fan_out(planned, args, outlets)
-    operator = {"ingest": ops.IngestOperator, "sql": ops.SqlStepOperator, "python": ops.PythonStepOperator}
+    operator = {
+        "ingest": ops.IngestOperator,
+        "sql": ops.SqlStepOperator,
+        "python": ops.PythonStepOperator,
+        "spark": ops.SparkStepOperator,
+    }
     task = operator[planned.kind](task_id=planned.id, outlets=outlets, **args)
     return task, task
 

@@ -8,7 +8,10 @@ Parse time matters (Airflow re-parses every shim, each in a fresh process), so e
 - `sql_reads`: the tables each SQL text reads (parsing SQL with sqlglot is the slowest part of planning);
 - `spec`: the spec file's YAML document as JSON (JSON loads ~50x faster than YAML); it is still validated with
   the spec models on every load, and any mismatch or error falls back to reading the YAML;
-- `project`: akko.yaml's `lakehouse` name.
+- `project`: akko.yaml's `lakehouse` name and default `profile`.
+
+The active profile's name (AKKO_PROFILE, else akko.yaml's `profile`) picks the steps of this DAG: a step limited to
+other `profiles` is left out. Nothing else of a profile (endpoints, secrets) is read at parse time.
 """
 
 from __future__ import annotations
@@ -44,24 +47,25 @@ def load_dag(shim_file: str, spec_relpath: str) -> DAG:
     shim = Path(shim_file)
     spec = (shim.parent / spec_relpath).resolve()
     root = find_root(spec.parent)
-    plan, lakehouse = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json", with_lakehouse=True)
+    plan, lakehouse = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json")
     return build_dag(plan, str(spec), lakehouse)
 
 
-def compile_plan(spec: Path, root: Path, cache_file: Path | None = None) -> Plan:
-    """Load and plan a spec; slow intermediate results are memoised in `cache_file` (see the module doc)."""
-    return _compile(spec, root, cache_file, with_lakehouse=False)[0]
+def compile_plan(spec: Path, root: Path, cache_file: Path | None = None, profile: str | None = None) -> Plan:
+    """Load and plan a spec for `profile` (default: the active one); slow intermediate results are memoised in
+    `cache_file` (see the module doc)."""
+    return _compile(spec, root, cache_file, profile)[0]
 
 
-def _compile(spec: Path, root: Path, cache_file: Path | None, with_lakehouse: bool) -> tuple[Plan, str]:
+def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | None = None) -> tuple[Plan, str]:
     display = os.path.relpath(spec, root) if spec.is_relative_to(root) else str(spec)
     stored = _read_cache(cache_file)
     sql_reads = dict(stored.get("sql_reads", {}))
     pipeline, source, spec_entry = _load_spec(spec, display, stored.get("spec"))
-    plan = build_plan(pipeline, source, sql_reads)
-    lakehouse, project_entry = "", stored.get("project")
-    if with_lakehouse:
-        lakehouse, project_entry = _lakehouse(root, project_entry)
+    project_entry = _project_entry(root, stored.get("project"))
+    profile = profile or os.environ.get("AKKO_PROFILE") or project_entry["profile"]
+    plan = build_plan(pipeline, source, sql_reads, profile)
+    lakehouse = project_entry["lakehouse"]
     if cache_file is not None:
         updated = {
             "version": __version__,
@@ -143,18 +147,22 @@ def _decode(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def _lakehouse(root: Path, entry: Any) -> tuple[str, dict[str, str] | None]:
-    """akko.yaml's `lakehouse` (as `lakehouse_name`), read from the cache while akko.yaml is unchanged."""
+def _project_entry(root: Path, entry: Any) -> dict[str, str]:
+    """akko.yaml's `lakehouse` and default `profile`, read from the cache while akko.yaml is unchanged."""
     path = root / PROJECT_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError):
-        return lakehouse_name(root), None
+        text = ""
     sha = _digest(text)
-    if isinstance(entry, dict) and entry.get("sha") == sha and isinstance(entry.get("lakehouse"), str):
-        return entry["lakehouse"], entry
-    name = _lakehouse_of(text)
-    return name, {"sha": sha, "lakehouse": name}
+    if (
+        isinstance(entry, dict)
+        and entry.get("sha") == sha
+        and isinstance(entry.get("lakehouse"), str)
+        and isinstance(entry.get("profile"), str)
+    ):
+        return entry
+    return {"sha": sha, **_project_names(text)}
 
 
 def _read_cache(path: Path | None) -> dict[str, Any]:
@@ -188,9 +196,14 @@ def lakehouse_name(root: Path) -> str:
     path = root / PROJECT_FILE
     if not path.is_file():
         return "akko"
-    return _lakehouse_of(path.read_text(encoding="utf-8"))
+    return _project_names(path.read_text(encoding="utf-8"))["lakehouse"]
 
 
-def _lakehouse_of(akko_yaml: str) -> str:
-    data = yaml.safe_load(akko_yaml) or {}
-    return str(data.get("lakehouse", "akko"))
+def _project_names(akko_yaml: str) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(akko_yaml) or {}
+    except yaml.YAMLError:
+        data = {}  # load_project reports a broken akko.yaml when a step runs; parsing keeps the defaults
+    if not isinstance(data, dict):
+        data = {}
+    return {"lakehouse": str(data.get("lakehouse", "akko")), "profile": str(data.get("profile") or "local")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,7 @@ from akko_orchestrator.config.models import Profile, ProjectConfig
 from akko_orchestrator.errors import ConfigError
 
 PROJECT_FILE = "akko.yaml"
+STACK_ENV_FILE = Path("stack") / "stack.env"  # under the state folder; written by `akko stack up`
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -92,7 +94,17 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
         raise ConfigError(
             f"no profile '{name}' in {root / PROJECT_FILE} (profiles: {', '.join(sorted(profiles))})"
         )
-    selected = _apply_env_overrides(_expand_env(profiles[name], f"profiles.{name}"))
+    if isinstance(profiles[name], dict) and profiles[name].get("engine") == "cluster":
+        _load_stack_env(root, raw)
+    try:
+        expanded = _expand_env(profiles[name], f"profiles.{name}")
+    except ConfigError as exc:
+        if isinstance(profiles[name], dict) and profiles[name].get("engine") == "cluster":
+            raise ConfigError(
+                f"{exc} (on this machine, `akko stack up` starts the cluster engines)"
+            ) from None
+        raise
+    selected = _apply_env_overrides(expanded)
     raw = {**raw, "profile": name, "profiles": {**profiles, name: selected}}
     # Only the selected profile must resolve its ${VARS}; the others are validated once selected.
     raw["profiles"] = {k: (v if k == name else {}) for k, v in raw["profiles"].items()}
@@ -101,6 +113,29 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, root / PROJECT_FILE)) from None
     return Project(root=root, config=config, profile_name=name)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse the `export KEY='value'` lines of an env file written by `akko stack up`."""
+    result: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("export "):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        result[key] = shlex.split(value)[0] if value else ""
+    return result
+
+
+def _load_stack_env(root: Path, raw: dict[str, Any]) -> None:
+    """A cluster profile on this machine reaches the services `akko stack up` started: their endpoints, secrets
+    and Airflow connections (`AIRFLOW_CONN_*`, `AKKO_AIRFLOW_DB`) become defaults of this process's environment,
+    inherited by the Airflow processes it starts. Variables already set win."""
+    state = Path(os.environ.get("AKKO_STATE_DIR") or root / str(raw.get("state_dir") or ".akko"))
+    path = state / STACK_ENV_FILE
+    if not path.is_file():
+        return
+    for key, value in read_env_file(path).items():
+        os.environ.setdefault(key, value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

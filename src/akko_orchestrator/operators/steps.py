@@ -129,3 +129,12 @@ class PythonStepOperator(AkkoStepOperator):
         from akko_orchestrator.runtime.transforms import run_python
 
         return self.summary(run_python(ctx, self.planned))
+
+
+class SparkStepOperator(AkkoStepOperator):
+    ui_color = "#fde2e2"
+
+    def run(self, ctx: Any, context: Any) -> Any:
+        from akko_orchestrator.runtime.spark_steps import run_spark
+
+        return self.summary(run_spark(ctx, self.planned, Path(self.spec_file)))

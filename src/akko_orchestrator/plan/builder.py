@@ -13,7 +13,7 @@ from pathlib import Path
 
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.sql_refs import SqlSyntaxError, TableRef, tables_read
-from akko_orchestrator.spec.models import IngestStep, Pipeline, PythonStep, SqlStep, Step
+from akko_orchestrator.spec.models import IngestStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
 LAKEHOUSE_SQL_CATALOG = "iceberg"  # the Trino catalog name that means "our Iceberg lakehouse" in SQL text
@@ -73,14 +73,20 @@ class _Planner:
     pipeline: Pipeline
     source: SpecSource
     sql_cache: MutableMapping[str, list[str]] = field(default_factory=dict)
+    profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
     issues: list[SpecIssue] = field(default_factory=list)
 
     def plan(self) -> Plan:
         self._check_schedule()
         self._check_ids()
+        # Every step is checked (its SQL, its script), even one that does not run on this profile.
         reads = {step.id: self._reads(index, step) for index, step in enumerate(self.pipeline.steps)}
+        active = [step for step in self.pipeline.steps if self._runs_here(step)]
+        if not active:
+            reason = f"no step runs on profile '{self.profile}': every step lists other `profiles`"
+            self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         writers = self._writers()
-        upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in self.pipeline.steps}
+        upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
         if self.issues:
             raise SpecError(self.issues)
@@ -134,11 +140,14 @@ class _Planner:
                 hint = f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(others) or 'none'}"
                 self.issues.append(self.source.issue(loc, f"unknown step '{name}' in `after`", hint))
 
+    def _runs_here(self, step: Step) -> bool:
+        return self.profile is None or step.profiles is None or self.profile in step.profiles
+
     def _writers(self) -> dict[str, str]:
         writers: dict[str, str] = {}
         for index, step in enumerate(self.pipeline.steps):
             table = _output_table(step)
-            if table is None:
+            if table is None or not self._runs_here(step):
                 continue
             if table in writers:
                 reason = f"table {table} is already written by step '{writers[table]}'"
@@ -150,10 +159,14 @@ class _Planner:
 
     def _upstream(self, step: Step, reads: list[str], writers: dict[str, str]) -> list[str]:
         inferred = {writers[t] for t in reads if t in writers and writers[t] != step.id}
-        known = {s.id for s in self.pipeline.steps}  # unknown `after` names are reported by `_check_ids`
+        # Unknown `after` names are reported by `_check_ids`; a step of another profile is simply not waited for.
+        known = {s.id for s in self.pipeline.steps if self._runs_here(s)}
         return sorted(inferred | (set(step.after) & known) - {step.id})
 
     def _reads(self, index: int, step: Step) -> list[str]:
+        if isinstance(step, SparkStep):
+            self._check_script(index, step)
+            return sorted(set(step.inputs))
         if isinstance(step, PythonStep):
             return sorted(set(step.inputs))
         if not isinstance(step, SqlStep):
@@ -162,6 +175,31 @@ class _Planner:
         for sql in self._sql_texts(index, step):
             tables.update(self._sql_reads(sql))
         return sorted(tables)
+
+    def _check_script(self, index: int, step: SparkStep) -> None:
+        """The script exists, compiles, and defines the function (no import: it may need pyspark)."""
+        import ast  # deferred: only specs with Spark steps pay for it
+
+        path = (self.source.path.parent / step.script).resolve()
+        display = os.path.normpath(os.path.join(os.path.dirname(self.source.display), step.script))
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=display)
+        except OSError as exc:
+            reason = f"cannot read Spark script '{step.script}': {exc.strerror or exc}"
+            hint = f"the path is relative to the spec file's folder; looked for {path}"
+            self.issues.append(self.source.issue(("steps", index, "script"), reason, hint))
+            return
+        except SyntaxError as exc:
+            field = format_loc(("steps", index, "script"))
+            reason = f"Python syntax error: {exc.msg}"
+            self.issues.append(SpecIssue(display, exc.lineno or 1, exc.offset or 1, field, reason, None))
+            return
+        defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        if step.function not in defined:
+            close = _close_matches(step.function, defined, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(defined) or 'none'}"
+            reason = f"{display} defines no top-level function '{step.function}'"
+            self.issues.append(self.source.issue(("steps", index, "function"), reason, hint))
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         try:
@@ -343,10 +381,13 @@ def _output_table(step: Step) -> str | None:
 
 
 def build_plan(
-    pipeline: Pipeline, source: SpecSource, sql_cache: MutableMapping[str, list[str]] | None = None
+    pipeline: Pipeline,
+    source: SpecSource,
+    sql_cache: MutableMapping[str, list[str]] | None = None,
+    profile: str | None = None,
 ) -> Plan:
-    """Plan a pipeline; raises `SpecError` listing every graph or SQL problem."""
-    return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}).plan()
+    """Plan a pipeline for `profile` (None: every step); raises `SpecError` listing every graph or SQL problem."""
+    return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}, profile).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

@@ -71,9 +71,18 @@ def import_function(ctx: StepContext, reference: str):
 
 def _arguments(function, step: PythonStep, inputs: dict[str, pa.Table], ctx: StepContext) -> dict[str, Any]:
     """Match parameters by name: `inputs` (dict of tables), `ctx`, one table per input's short name, then params."""
-    available: dict[str, Any] = {"inputs": inputs, "ctx": ctx, **step.params}
+    available: dict[str, Any] = {"inputs": inputs, "ctx": ctx}
     for name, table in inputs.items():
         available.setdefault(name.split(".", 1)[1], table)
+    return match_arguments(function, step.function, available, step.params)
+
+
+def match_arguments(
+    function, reference: str, available: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments `function` asks for, by parameter name, from `available` then `params`; a
+    `**kwargs` parameter also receives the remaining params. A required one that nothing provides is an error."""
+    available = {**params, **available}
     signature = inspect.signature(function)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     arguments = {}
@@ -81,9 +90,10 @@ def _arguments(function, step: PythonStep, inputs: dict[str, pa.Table], ctx: Ste
         if name in available:
             arguments[name] = available[name]
         elif parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.VAR_KEYWORD:
+            known = ", ".join(sorted(available))
             raise AkkoError(
-                f"{step.function} needs argument '{name}', which is neither an input table, `inputs`, `ctx` nor a param"
+                f"{reference} needs argument '{name}', which nothing provides (available: {known})"
             )
     if accepts_any:
-        arguments.update({k: v for k, v in step.params.items() if k not in arguments})
+        arguments.update({k: v for k, v in params.items() if k not in arguments})
     return arguments

@@ -32,6 +32,14 @@ def duration_seconds(text: str) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+def file_format(files: str | None, declared: str | None) -> str | None:
+    """The declared format, else the one the file extension names (jsonl/ndjson are json), else None."""
+    if declared:
+        return declared
+    suffix = (files or "").rsplit(".", 1)[-1].lower()
+    return {"jsonl": "json", "ndjson": "json"}.get(suffix, suffix if suffix in FILE_FORMATS else None)
+
+
 class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,10 +125,7 @@ class IngestSource(SpecModel):
         return self
 
     def file_format(self) -> str | None:
-        if self.format:
-            return self.format
-        suffix = (self.files or "").rsplit(".", 1)[-1].lower()
-        return {"jsonl": "json", "ndjson": "json"}.get(suffix, suffix if suffix in FILE_FORMATS else None)
+        return file_format(self.files, self.format)
 
     @property
     def is_glob(self) -> bool:
@@ -136,6 +141,11 @@ class StepBase(SpecModel):
     retries: int | None = Field(None, ge=0, le=20)
     retry_delay: Duration | None = None
     timeout: Duration | None = None
+    profiles: list[Identifier] | None = Field(
+        None,
+        description="Run this step only on these profiles of akko.yaml (default: every profile), e.g. a Spark "
+        "transform on `cluster` beside its SQL equivalent on `local`.",
+    )
 
 
 class IngestStep(StepBase):
@@ -179,7 +189,75 @@ class PythonStep(StepBase):
     output: Output | None = None
 
 
-Step = Annotated[IngestStep | SqlStep | PythonStep, Field(discriminator="kind")]
+class JdbcSource(SpecModel):
+    """A database table or query read by Spark over JDBC; host, database and credentials come from the Airflow
+    connection (PostgreSQL)."""
+
+    conn_id: str
+    table: str | None = Field(None, description="`schema.table` in the source database.")
+    query: str | None = Field(None, description="A query run by the source database instead of a table.")
+
+    @model_validator(mode="after")
+    def _one(self) -> JdbcSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+class SparkSource(SpecModel):
+    """Raw data a Spark step reads itself: files in the object store (or project/URI paths), or a JDBC table."""
+
+    files: str | None = Field(
+        None, description="`raw/x/*.csv` (object store key), `./data/*.json` (project folder), or a URI."
+    )
+    format: Literal["csv", "parquet", "json"] | None = Field(None, description="Default: the file extension.")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Spark reader options; csv defaults to header and inferSchema."
+    )
+    jdbc: JdbcSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SparkSource:
+        if (self.files is None) == (self.jdbc is None):
+            raise ValueError("give exactly one of `files` or `jdbc`")
+        if self.files is not None and self.file_format() is None:
+            raise ValueError(
+                f"cannot infer the format of {self.files!r}: set `format` to one of {', '.join(FILE_FORMATS)}"
+            )
+        if self.jdbc is not None and (self.format is not None or self.options):
+            raise ValueError("`format` and `options` only apply to `files`")
+        return self
+
+    def file_format(self) -> str | None:
+        return file_format(self.files, self.format)
+
+
+class SparkStep(StepBase):
+    """A PySpark script run on Spark Connect: `function(spark, <inputs>, <sources>, <params>)` returns a
+    DataFrame written to `output` by Spark, or writes `output` itself and returns None."""
+
+    kind: Literal["spark"]
+    script: str = Field(description="A .py file, relative to the spec file.")
+    function: Identifier = Field("transform", description="The function of the script to call.")
+    inputs: list[TableName] = Field(
+        default_factory=list, description="Iceberg tables passed as DataFrames, by their short name."
+    )
+    sources: dict[Identifier, SparkSource] = Field(
+        default_factory=dict, description="Files or JDBC tables passed as DataFrames, by their key."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Extra keyword arguments (JSON values).")
+    output: Output | None = None
+
+    @model_validator(mode="after")
+    def _names_are_distinct(self) -> SparkStep:
+        short = {table.split(".", 1)[1] for table in self.inputs}
+        clash = sorted((short & set(self.sources)) | ((short | set(self.sources)) & set(self.params)))
+        if clash:
+            raise ValueError(f"argument names used twice (inputs, sources, params): {', '.join(clash)}")
+        return self
+
+
+Step = Annotated[IngestStep | SqlStep | PythonStep | SparkStep, Field(discriminator="kind")]
 
 
 class AssetSchedule(SpecModel):

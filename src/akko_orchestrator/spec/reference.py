@@ -95,6 +95,10 @@ FIELD_NOTES: dict[str, str] = {
     "IngestSource.http": "A JSON HTTP API.",
     "IngestSource.sql": "A query over an Airflow connection.",
     "Output.table": "The table written (created on first write).",
+    "SparkStep.kind": "`spark`.",
+    "SparkStep.output": "The Iceberg table Spark writes the returned DataFrame to (or the function writes itself).",
+    "JdbcSource.conn_id": "Airflow connection (PostgreSQL) holding host, port, database, user and password.",
+    "SparkSource.jdbc": "A table or query of a PostgreSQL database, read by Spark over JDBC.",
 }
 
 # Summaries for models without a docstring.
@@ -109,6 +113,9 @@ RULES: dict[str, list[str]] = {
         "`pipeline` becomes the Airflow `dag_id`: it must be unique across the project's spec files.",
         "Step ids must be unique; `after` must name other steps of the same pipeline.",
         "A table has at most one writer per pipeline, and the step graph must have no cycle.",
+        "A step's `profiles` limits it to those profiles of akko.yaml (e.g. a Spark transform on `cluster` beside "
+        "its SQL twin on `local`); the DAG of a profile leaves the other steps out, and the rules above apply to "
+        "each profile's steps.",
         "`schedule` is `manual` (no schedule), a 5-field cron expression, an Airflow preset "
         "(`@once`, `@continuous`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, "
         "`@annually`), or an asset schedule `{on: [tables]}`.",
@@ -143,6 +150,16 @@ RULES: dict[str, list[str]] = {
         "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step "
         "context), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
         "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts.",
+    ],
+    "SparkStep": [
+        "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`.",
+        "Arguments are matched by parameter name: `spark` (the session), `inputs` (every input table, by name), "
+        "`ctx`, one DataFrame per input's short name (`sales` for `demo.sales`), one per `sources` key, then "
+        "`params`.",
+        "Spark runs on the profile's `spark.remote`; on the embedded profile without one, AKKO starts a local "
+        "Spark Connect server on the embedded catalog the first time (Java 17/21) and keeps it for later steps.",
+        "A returned DataFrame is written by Spark itself (one Iceberg commit: create-as-select, append, "
+        "overwrite, or MERGE INTO on `keys`); a function returning None must have committed to `output` itself.",
     ],
     "Output": [
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",
@@ -206,6 +223,19 @@ EXAMPLES: dict[str, str] = {
   queries:
     row_count: SELECT count(*) AS n FROM demo.sales
     negative_revenue: SELECT * FROM demo.sales WHERE revenue < 0
+""",
+    "spark": """\
+- id: transform_sales_spark
+  kind: spark
+  profiles: [cluster]
+  script: transforms/sales_revenue.py
+  function: add_revenue
+  sources:
+    raw_sales: {files: raw/sales/*.csv}
+  output:
+    table: demo.sales
+    mode: overwrite
+    partition_by: [region]
 """,
     "python": """\
 - id: summary

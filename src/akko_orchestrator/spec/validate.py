@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.builder import Plan, SqlText, build_plan, sql_issue, step_sql_texts
 from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
-from akko_orchestrator.spec.models import AssetSchedule, PythonStep, SqlStep, Step
+from akko_orchestrator.spec.models import AssetSchedule, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource
 
 
@@ -43,9 +43,14 @@ class ValidationReport:
 
 
 def validate_path(
-    path: Path, root: Path, table_exists: Callable[[str], bool] | None = None
+    path: Path,
+    root: Path,
+    table_exists: Callable[[str], bool] | None = None,
+    profile: str | None = None,
+    known_profiles: Collection[str] | None = None,
 ) -> ValidationReport:
-    """Validate every spec under `path`. `table_exists` answers for tables no pipeline writes (None: skip)."""
+    """Validate every spec under `path` for `profile` (None: every step). `table_exists` answers for tables no
+    pipeline writes (None: skip); `known_profiles` are akko.yaml's, which steps' `profiles` must name."""
     report = ValidationReport()
     sources: dict[str, SpecSource] = {}
     root = root.resolve()
@@ -55,13 +60,26 @@ def validate_path(
         report.files.append(display)
         try:
             pipeline, source = load_spec(spec, display)
-            report.plans[display] = build_plan(pipeline, source)
+            report.plans[display] = build_plan(pipeline, source, profile=profile)
             sources[display] = source
+            if known_profiles is not None:
+                report.add(display, _unknown_profiles(pipeline.steps, source, known_profiles))
         except SpecError as exc:
             report.add(display, exc.issues)
     _check_duplicate_ids(report, sources)
     _check_tables_read(report, sources, table_exists)
     return report
+
+
+def _unknown_profiles(steps: list[Step], source: SpecSource, known: Collection[str]) -> list[SpecIssue]:
+    issues = []
+    for index, step in enumerate(steps):
+        for position, name in enumerate(step.profiles or ()):
+            if name not in known:
+                reason = f"unknown profile '{name}'"
+                hint = f"profiles in akko.yaml: {', '.join(sorted(known))}"
+                issues.append(source.issue(("steps", index, "profiles", position), reason, hint))
+    return issues
 
 
 def _check_duplicate_ids(report: ValidationReport, sources: dict[str, SpecSource]) -> None:
@@ -116,7 +134,7 @@ def _reads_located(
     source: SpecSource, index: int, step: Step
 ) -> list[tuple[tuple | SqlText, int | None, str]]:
     """(where, offset in SQL, table) for every table a step reads (python `inputs` or SQL references)."""
-    if isinstance(step, PythonStep):
+    if isinstance(step, PythonStep | SparkStep):
         return [(("steps", index, "inputs", i), None, table) for i, table in enumerate(step.inputs)]
     if not isinstance(step, SqlStep):
         return []

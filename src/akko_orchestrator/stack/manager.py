@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akko_orchestrator.config.project import read_env_file as read_env_file  # re-exported: tests, tools
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.stack.base import Service, ServiceStatus, StackPaths
 
@@ -175,6 +176,9 @@ class StackManager:
         except BaseException:
             self._stop_all(reversed(started))  # leave nothing half-running behind a failed `up`
             raise
+        # Raw files of the cluster profile: a folder every engine here reads (Spark's local executors, pyiceberg);
+        # AKKO's own cluster uses an S3 bucket instead (see the `polaris` profile).
+        variables.setdefault("AKKO_OBJECT_STORE", str(self.paths.state / "object-store"))
         self.write_env(variables)
         return self.status()
 
@@ -207,17 +211,6 @@ class StackManager:
             raise StackError("could not stop " + "; ".join(errors))
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse an env file written by `StackManager.write_env` (for tests and tools that do not use a shell)."""
-    result: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith("export "):
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        result[key] = shlex.split(value)[0] if value else ""
-    return result
-
-
 @dataclass(frozen=True)
 class StackOptions:
     """What a user may choose for `akko stack up` (everything else is derived from the project)."""
@@ -225,7 +218,7 @@ class StackOptions:
     postgres_port: int | None = None
     trino_port: int | None = None
     spark_port: int | None = None
-    airflow_db: bool = False
+    airflow_db: bool = True  # Airflow's metadata DB for the cluster profile (AKKO_AIRFLOW_DB)
     rest_catalog: bool = False  # also an Iceberg REST catalog with OAuth2 (AKKO_STACK_REST_CATALOG=1)
 
 

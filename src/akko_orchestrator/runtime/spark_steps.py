@@ -1,0 +1,176 @@
+"""`spark` steps: a PySpark script's function run against Spark Connect, its DataFrame written natively.
+
+Where Spark runs: the profile's `spark.remote` (the cluster's Spark Connect), else, on the embedded profile, the
+project's own local server started on demand (stack/local_spark.py). Iceberg inputs are read by Spark from the
+catalog (`namespace.table` in Spark's default catalog, the lakehouse); `sources` are files of the object store or
+JDBC tables read by Spark itself, so no data passes through this process either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.lakehouse.writer import WriteResult
+from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.transforms import match_arguments
+from akko_orchestrator.spec.models import SparkSource, SparkStep
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach the Spark Connect port before the step fails naming it
+
+
+def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteResult | dict[str, Any]:
+    step = planned.step
+    assert isinstance(step, SparkStep)
+    function = load_function(spec_file.parent / step.script, step.function)
+    remote = spark_remote(ctx)
+    spark = connect(remote, ctx.project.profile_name)
+    try:
+        before = _snapshot_id(ctx, step)
+        inputs = {table: spark.table(table) for table in step.inputs}
+        sources = {name: read_source(spark, ctx, source) for name, source in step.sources.items()}
+        available = {"spark": spark, "inputs": inputs, "ctx": ctx, **sources}
+        for table, frame in inputs.items():
+            available[table.split(".", 1)[1]] = frame
+        value = function(
+            **match_arguments(function, f"{step.script}:{step.function}", available, step.params)
+        )
+        return _finish(ctx, spark, step, value, before)
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyspark"):  # Spark's analysis/runtime errors carry a JVM trace
+            raise AkkoError(
+                f"Spark at {remote} (profile '{ctx.project.profile_name}'): {_summary(exc)}"
+            ) from None
+        raise
+    finally:
+        spark.stop()
+
+
+def _summary(exc: Exception) -> str:
+    """The first line of Spark's message (the full JVM stack trace stays in the server's log)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def spark_remote(ctx: StepContext) -> str:
+    settings = ctx.project.profile.spark
+    if settings is not None:
+        return settings.remote
+    if ctx.project.profile.engine != "embedded":
+        raise AkkoError(f"profile '{ctx.project.profile_name}' has no `spark.remote` for its Spark steps")
+    from akko_orchestrator.stack.local_spark import ensure_local_spark
+
+    log.info("starting (or reusing) this project's local Spark Connect server")
+    return ensure_local_spark(ctx.project)
+
+
+def connect(remote: str, profile: str) -> SparkSession:
+    """A Spark Connect session; an endpoint that does not answer fails at once, naming it (the client would
+    otherwise retry for minutes)."""
+    parts = urlsplit(remote)
+    host, port = parts.hostname or "localhost", parts.port or 15002
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise AkkoError(
+            f"Spark Connect at {remote.split(';', 1)[0]} (profile '{profile}') is unreachable: "
+            f"{exc.strerror or exc}"
+        ) from None
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.remote(remote).create()
+
+
+def load_function(script: Path, name: str):
+    """Import the script as a module of its own (scripts are files, not packages) and return the function."""
+    module_name = f"akko_spark_{script.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, script)
+    if spec is None or spec.loader is None:
+        raise AkkoError(f"cannot load Spark script {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise AkkoError(f"{script} has no function '{name}'")
+    return function
+
+
+def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> DataFrame:
+    if source.jdbc is not None:
+        return _read_jdbc(spark, source)
+    fmt = source.file_format()
+    path = ctx.object_store.resolve(str(source.files))
+    if path.startswith("s3://"):
+        path = "s3a://" + path.removeprefix("s3://")  # Hadoop's S3 filesystem, configured on the Spark server
+    options = {"header": "true", "inferSchema": "true"} if fmt == "csv" else {}
+    return spark.read.format(fmt).options(**{**options, **source.options}).load(path)
+
+
+def _read_jdbc(spark: SparkSession, source: SparkSource) -> DataFrame:
+    from airflow.sdk import BaseHook
+
+    jdbc = source.jdbc
+    assert jdbc is not None
+    conn = BaseHook.get_connection(jdbc.conn_id)
+    if conn.conn_type not in ("postgres", "postgresql"):
+        raise AkkoError(
+            f"JDBC source '{jdbc.conn_id}': only PostgreSQL connections are supported, not {conn.conn_type}"
+        )
+    reader = (
+        spark.read.format("jdbc")
+        .option("url", f"jdbc:postgresql://{conn.host}:{conn.port or 5432}/{conn.schema}")
+        .option("driver", "org.postgresql.Driver")
+        .option("user", conn.login or "")
+        .option("password", conn.password or "")
+    )
+    return (
+        reader.option("query", jdbc.query).load()
+        if jdbc.query
+        else reader.option("dbtable", jdbc.table).load()
+    )
+
+
+def _finish(
+    ctx: StepContext, spark: SparkSession, step: SparkStep, value: Any, before: int | None
+) -> WriteResult | dict[str, Any]:
+    from akko_orchestrator.lakehouse.spark_writer import result_of, spark_write
+
+    if step.output is None:
+        if value is None:
+            return {}
+        if hasattr(value, "limit") and hasattr(value, "toArrow"):
+            from akko_orchestrator.runtime.results import table_preview
+
+            return {"result": table_preview(value.limit(20).toArrow())}
+        return {"result": value}
+    if value is None:  # the function wrote the table itself: it must have committed
+        after = _snapshot_id(ctx, step)
+        if after is None or after == before:
+            raise AkkoError(
+                f"{step.script}:{step.function} returned None and wrote nothing to {step.output.table}: return a "
+                "DataFrame, or write the table yourself"
+            )
+        return result_of(ctx.catalog, step.output, created=before is None)
+    if not (hasattr(value, "writeTo") and hasattr(value, "columns")):
+        raise AkkoError(
+            f"{step.script}:{step.function} returned {type(value).__name__}, not a Spark DataFrame (or None)"
+        )
+    written = spark_write(spark, value, step.output, ctx.snapshot_properties)
+    return result_of(ctx.catalog, step.output, created=written["created"])
+
+
+def _snapshot_id(ctx: StepContext, step: SparkStep) -> int | None:
+    if step.output is None or not ctx.catalog.table_exists(step.output.table):
+        return None
+    snapshot = ctx.catalog.load_table(step.output.table).current_snapshot()
+    return snapshot.snapshot_id if snapshot else None

@@ -1,0 +1,158 @@
+"""`spark` steps on the embedded profile, for real: `akko run` starts the project's local Spark Connect server
+on demand (Java, the Iceberg Spark runtime and the SQLite JDBC driver), over the embedded catalog itself.
+
+- files of the project read by Spark, written natively as a partitioned Iceberg table, then aggregated from
+  that table; every snapshot records pipeline, step, run id and try number;
+- the same tables read by DuckDB (`akko query`) and pyiceberg: one catalog for every engine;
+- MERGE INTO with a new column (schema evolves), a function that writes its table itself;
+- a failing function: a one-line Spark error naming the endpoint and profile, no JVM trace, no table change;
+- an unreachable Spark Connect endpoint: fails at once naming it and the profile, no table change;
+- `akko stack down` stops the on-demand server, leaving no process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.conftest import copy_project  # noqa: E402
+from tests.fixtures.cli import akko, cli_env  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+HERE = Path(__file__).parent
+
+
+@dataclass
+class SparkProject:
+    root: Path
+    state: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return cli_env(self.root, self.state, **extra)
+
+    def catalog(self):
+        import os
+
+        from akko_orchestrator.config.project import load_project
+        from akko_orchestrator.lakehouse.catalog import open_catalog
+
+        saved = {k: os.environ.get(k) for k in ("AKKO_STATE_DIR",)}
+        os.environ["AKKO_STATE_DIR"] = str(self.state)
+        try:
+            return open_catalog(load_project(self.root, profile="local"))
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+    def snapshot(self, table: str) -> int | None:
+        catalog = self.catalog()
+        if not catalog.table_exists(table):
+            return None
+        current = catalog.load_table(table).current_snapshot()
+        return current.snapshot_id if current else None
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkProject]:
+    root = copy_project(tmp_path_factory.mktemp("spark") / "project")
+    for spec in (HERE / "pipelines").iterdir():
+        shutil.copy(spec, root / "pipelines" / spec.name)
+    with (root / "akko.yaml").open("a") as config:  # an embedded profile whose Spark endpoint does not answer
+        config.write("\n  broken_spark:\n    engine: embedded\n    spark: {remote: 'sc://127.0.0.1:9'}\n")
+    spark = SparkProject(root, root / ".akko")
+    try:
+        yield spark
+    finally:
+        akko("stack", "down", env=spark.env())
+
+
+def run(project: SparkProject, pipeline: str, *args: str) -> str:
+    result = akko("run", pipeline, *args, env=project.env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output
+
+
+def test_spark_reads_files_and_writes_iceberg_natively(project: SparkProject) -> None:
+    output = run(project, "spark_orders")
+    assert "load_orders" in output and "daily" in output
+    catalog = project.catalog()
+    orders = catalog.load_table("spark.orders")
+    assert orders.scan().to_arrow().num_rows == 12
+    assert [str(f.transform) for f in orders.spec().fields] == ["day"]
+    summary = orders.current_snapshot().summary.additional_properties
+    assert summary["akko.pipeline"] == "spark_orders" and summary["akko.step"] == "load_orders"
+    assert summary["akko.run-id"].startswith("manual__") and summary["akko.try-number"] == "1"
+    daily = catalog.load_table("spark.daily_orders").scan().to_arrow()
+    assert daily.num_rows == 3 and sum(daily["orders"].to_pylist()) == 12
+    # A second run overwrites (one new snapshot), never duplicates.
+    before = len(orders.snapshots())
+    run(project, "spark_orders")
+    orders = project.catalog().load_table("spark.orders")
+    assert orders.scan().to_arrow().num_rows == 12 and len(orders.snapshots()) == before + 1
+
+
+def test_duckdb_reads_what_spark_wrote(project: SparkProject) -> None:
+    result = akko(
+        "query", "SELECT count(*) AS n, round(sum(amount), 2) AS total FROM spark.orders", env=project.env()
+    )
+    assert result.returncode == 0, result.stderr
+    table = project.catalog().load_table("spark.orders").scan().to_arrow()
+    total = round(sum(table["amount"].to_pylist()), 2)
+    assert "12" in result.stdout and f"{total:g}" in result.stdout.replace(",", "")
+
+
+def test_spark_merge_adds_a_column_and_upserts(project: SparkProject) -> None:
+    """The order files hold 12 rows (ids 4 and 7 twice, on two days); the merge updates id 1 and inserts 100."""
+    run(project, "spark_orders_merge")
+    rows = project.catalog().load_table("spark.orders").scan().to_arrow().to_pylist()
+    assert len(rows) == 13
+    by_id = {r["order_id"]: r for r in rows}
+    assert by_id[1]["status"] == "delivered" and by_id[1]["channel"] == "web"
+    assert by_id[100]["channel"] == "shop" and by_id[2]["channel"] is None
+
+
+def test_function_that_writes_its_table_itself(project: SparkProject) -> None:
+    run(project, "spark_orders_self")
+    orders = project.catalog().load_table("spark.orders").scan().to_arrow().to_pylist()
+    big = project.catalog().load_table("spark.big_orders").scan().to_arrow()
+    assert big.num_rows == sum(1 for r in orders if r["amount"] > 30) > 0
+
+
+def test_failing_function_changes_nothing_and_says_why(project: SparkProject) -> None:
+    before = project.snapshot("spark.orders")
+    result = akko("run", "spark_orders_fail", env=project.env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "no_such_column" in output and "profile 'local'" in output and "sc://127.0.0.1:" in output
+    assert "JVM stacktrace" not in output
+    assert project.snapshot("spark.orders") == before
+
+
+def test_unreachable_spark_fails_fast_naming_endpoint_and_profile(project: SparkProject) -> None:
+    before = project.snapshot("spark.orders")
+    result = akko("run", "spark_orders", "--profile", "broken_spark", env=project.env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Spark Connect at sc://127.0.0.1:9 (profile 'broken_spark') is unreachable" in output
+    assert project.snapshot("spark.orders") == before
+
+
+def test_stack_down_stops_the_on_demand_server(project: SparkProject) -> None:
+    from akko_orchestrator.stack.manager import ProcessRecord
+
+    record = ProcessRecord.load(project.state / "stack" / "spark-local" / "process.json")
+    assert record is not None and record.alive()
+    result = akko("stack", "down", env=project.env())
+    assert result.returncode == 0, result.stderr
+    assert not psutil.pid_exists(record.pid) or psutil.Process(record.pid).status() == psutil.STATUS_ZOMBIE
