@@ -83,6 +83,7 @@ def validate(
         _table_exists_checker(project),
         profile=project.profile_name,
         known_profiles=project.config.profiles,
+        engine=project.profile.engine,
     )
     for issue in report.issues:
         err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)

@@ -64,7 +64,8 @@ def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | Non
     pipeline, source, spec_entry = _load_spec(spec, display, stored.get("spec"))
     project_entry = _project_entry(root, stored.get("project"))
     profile = profile or os.environ.get("AKKO_PROFILE") or project_entry["profile"]
-    plan = build_plan(pipeline, source, sql_reads, profile)
+    engine = project_entry["engines"].get(profile, "embedded")
+    plan = build_plan(pipeline, source, sql_reads, profile, engine)
     lakehouse = project_entry["lakehouse"]
     if cache_file is not None:
         updated = {
@@ -147,7 +148,7 @@ def _decode(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def _project_entry(root: Path, entry: Any) -> dict[str, str]:
+def _project_entry(root: Path, entry: Any) -> dict[str, Any]:
     """akko.yaml's `lakehouse` and default `profile`, read from the cache while akko.yaml is unchanged."""
     path = root / PROJECT_FILE
     try:
@@ -160,6 +161,7 @@ def _project_entry(root: Path, entry: Any) -> dict[str, str]:
         and entry.get("sha") == sha
         and isinstance(entry.get("lakehouse"), str)
         and isinstance(entry.get("profile"), str)
+        and isinstance(entry.get("engines"), dict)
     ):
         return entry
     return {"sha": sha, **_project_names(text)}
@@ -199,11 +201,21 @@ def lakehouse_name(root: Path) -> str:
     return _project_names(path.read_text(encoding="utf-8"))["lakehouse"]
 
 
-def _project_names(akko_yaml: str) -> dict[str, str]:
+def _project_names(akko_yaml: str) -> dict[str, Any]:
+    """Lakehouse name, default profile, and each profile's engine kind: plain names, never a secret."""
     try:
         data = yaml.safe_load(akko_yaml) or {}
     except yaml.YAMLError:
         data = {}  # load_project reports a broken akko.yaml when a step runs; parsing keeps the defaults
     if not isinstance(data, dict):
         data = {}
-    return {"lakehouse": str(data.get("lakehouse", "akko")), "profile": str(data.get("profile") or "local")}
+    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    engines = {
+        str(name): str(body.get("engine", "embedded")) if isinstance(body, dict) else "embedded"
+        for name, body in profiles.items()
+    }
+    return {
+        "lakehouse": str(data.get("lakehouse", "akko")),
+        "profile": str(data.get("profile") or "local"),
+        "engines": engines,
+    }

@@ -74,6 +74,7 @@ class _Planner:
     source: SpecSource
     sql_cache: MutableMapping[str, list[str]] = field(default_factory=dict)
     profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
+    engine: str | None = None  # its engine kind: on `embedded`, SQL DuckDB cannot answer like Trino is refused
     issues: list[SpecIssue] = field(default_factory=list)
 
     def plan(self) -> Plan:
@@ -85,6 +86,8 @@ class _Planner:
         if not active:
             reason = f"no step runs on profile '{self.profile}': every step lists other `profiles`"
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
+        if self.engine == "embedded":
+            self._check_embedded_sql()
         writers = self._writers()
         upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
@@ -139,6 +142,26 @@ class _Planner:
                 close = _close_matches(name, others, n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(others) or 'none'}"
                 self.issues.append(self.source.issue(loc, f"unknown step '{name}' in `after`", hint))
+
+    def _check_embedded_sql(self) -> None:
+        """SQL of this profile's steps that the embedded engine would refuse or answer differently than Trino:
+        an error now, at file:line:column, rather than a failed or (worse) a wrong answer at run time."""
+        for index, step in enumerate(self.pipeline.steps):
+            if not isinstance(step, SqlStep) or not self._runs_here(step):
+                continue
+            for sql in self._sql_texts(index, step):
+                for offset, message in self._embedded_issues(sql.text):
+                    self.issues.append(sql_issue(self.source, sql, offset, message))
+
+    def _embedded_issues(self, text: str) -> list[tuple[int, str]]:
+        key = "embedded:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+        cached = self.sql_cache.get(key)
+        if cached is None:
+            from akko_orchestrator.plan.sql_support import embedded_unsupported  # deferred: sqlglot
+
+            cached = [f"{issue.offset}\t{issue.message}" for issue in embedded_unsupported(text)]
+            self.sql_cache[key] = cached
+        return [(int(offset), message) for offset, _, message in (item.partition("\t") for item in cached)]
 
     def _runs_here(self, step: Step) -> bool:
         return self.profile is None or step.profiles is None or self.profile in step.profiles
@@ -385,9 +408,11 @@ def build_plan(
     source: SpecSource,
     sql_cache: MutableMapping[str, list[str]] | None = None,
     profile: str | None = None,
+    engine: str | None = None,
 ) -> Plan:
-    """Plan a pipeline for `profile` (None: every step); raises `SpecError` listing every graph or SQL problem."""
-    return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}, profile).plan()
+    """Plan a pipeline for `profile` (None: every step) whose engine kind is `engine` (`embedded` checks what
+    DuckDB can answer); raises `SpecError` listing every graph or SQL problem."""
+    return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}, profile, engine).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

@@ -48,6 +48,7 @@ def validate_path(
     table_exists: Callable[[str], bool] | None = None,
     profile: str | None = None,
     known_profiles: Collection[str] | None = None,
+    engine: str | None = None,
 ) -> ValidationReport:
     """Validate every spec under `path` for `profile` (None: every step). `table_exists` answers for tables no
     pipeline writes (None: skip); `known_profiles` are akko.yaml's, which steps' `profiles` must name."""
@@ -60,7 +61,7 @@ def validate_path(
         report.files.append(display)
         try:
             pipeline, source = load_spec(spec, display)
-            report.plans[display] = build_plan(pipeline, source, profile=profile)
+            report.plans[display] = build_plan(pipeline, source, profile=profile, engine=engine)
             sources[display] = source
             if known_profiles is not None:
                 report.add(display, _unknown_profiles(pipeline.steps, source, known_profiles))

