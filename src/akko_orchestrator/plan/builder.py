@@ -74,7 +74,7 @@ class _Planner:
     source: SpecSource
     sql_cache: MutableMapping[str, list[str]] = field(default_factory=dict)
     profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
-    engine: str | None = None  # its engine kind: on `embedded`, SQL DuckDB cannot answer like Trino is refused
+    engine: str | None = None  # `embedded`: SQL that DuckDB cannot answer like Trino is refused
     issues: list[SpecIssue] = field(default_factory=list)
 
     def plan(self) -> Plan:
