@@ -29,7 +29,8 @@ import pyarrow as pa
 import pytest
 
 from akko_orchestrator.stack.manager import StackError
-from akko_orchestrator.stack.spark import MavenArtifact, SparkConnectService, fetch_maven, process_tree
+from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.spark import SparkConnectService, process_tree
 
 _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `tests.fixtures` importable without a root conftest or pytest `pythonpath`

