@@ -48,7 +48,7 @@ def register(name: str) -> Callable[[EngineFactory], EngineFactory]:
 
 
 def create_engine(name: str, project: Project, catalog: Catalog) -> SqlEngine:
-    from akko_orchestrator.engines import duckdb_engine  # noqa: F401 - registers itself
+    from akko_orchestrator.engines import duckdb_engine, trino_engine  # noqa: F401 - each registers itself
 
     if name not in _REGISTRY:
         raise AkkoError(
