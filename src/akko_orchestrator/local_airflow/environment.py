@@ -6,11 +6,16 @@ Everything lives under the project's state folder, so a checkout never touches ~
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
 import sys
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from akko_orchestrator.config.project import Project
 
@@ -27,6 +32,8 @@ DEV_TUNING = {
 
 # Always set: akko's Airflow must parse akko's shims, whatever else the user configured.
 ESSENTIAL = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AKKO_PROJECT_DIR", "AKKO_PROFILE")
+DB_MARKER = ".akko-db-ready"  # under the Airflow home: the schema revision each metadata DB was left at
+_REVISION_QUERY = "SELECT version_num FROM alembic_version"
 LOCAL_SETTINGS_MARKER = "# Written by AKKO Orchestrator"
 LOCAL_SETTINGS = f"""{LOCAL_SETTINGS_MARKER}; delete this line to keep your own version.
 # Preload the pipeline compiler in every Airflow process: the dag-processor forks one child per pipeline shim,
@@ -98,6 +105,7 @@ def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (keys, passwords)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
     with os.fdopen(fd, "w") as file:
         file.write(text)
 
@@ -128,14 +136,86 @@ def _sync_loaded_config() -> None:
 
 
 def ensure_database() -> None:
-    """Create or upgrade Airflow's metadata DB once per Airflow version and DB (a marker file skips the check)."""
-    import airflow
+    """Create or upgrade Airflow's metadata DB once per Airflow version and DB (see database_ready)."""
     from airflow import settings
     from airflow.utils import db
 
-    marker = Path(os.environ["AIRFLOW_HOME"]) / ".akko-db-ready"
-    stamp = f"{airflow.__version__} {settings.SQL_ALCHEMY_CONN}"
-    if marker.is_file() and marker.read_text() == stamp:
+    home = Path(os.environ["AIRFLOW_HOME"])
+    url, airflow_version = settings.SQL_ALCHEMY_CONN, version("apache-airflow")
+    if database_ready(url, airflow_version, home):
         return
     db.initdb()  # creates from the ORM when empty, else runs the migrations
-    marker.write_text(stamp)
+    from sqlalchemy import text
+
+    with settings.engine.connect() as conn:
+        revision = ",".join(sorted(conn.execute(text(_REVISION_QUERY)).scalars()))
+    marks = _read_marker(home)
+    marks[_marker_key(url, airflow_version)] = revision
+    write_private(home / DB_MARKER, json.dumps(marks, indent=2, sort_keys=True) + "\n")
+
+
+def database_ready(url: str, airflow_version: str, home: Path) -> bool:
+    """Whether this Airflow version already created or upgraded the metadata DB at `url`, checked in milliseconds
+    and without importing Airflow or SQLAlchemy.
+
+    The marker under the Airflow home records, per Airflow version and DB, the schema revision ensure_database()
+    left; the DB must still be at it, since a DB outside the Airflow home (the stack's PostgreSQL, AKKO_AIRFLOW_DB)
+    can be dropped and made again behind the marker's back. Several DBs can share one home (the `local` and
+    `cluster` profiles share a state folder). The marker names a DB by a digest of its URL: the URL may hold a
+    password.
+    """
+    recorded = _read_marker(home).get(_marker_key(url, airflow_version))
+    if recorded is None:
+        return False
+    reader = _REVISION_READERS.get(url.partition(":")[0].partition("+")[0])
+    return reader is None or _current_revision(reader, url) == recorded  # other DBs: the marker is trusted
+
+
+def _marker_key(url: str, airflow_version: str) -> str:
+    return f"{airflow_version} {hashlib.sha256(url.encode()).hexdigest()[:32]}"
+
+
+def _read_marker(home: Path) -> dict[str, str]:
+    try:
+        marks = json.loads((home / DB_MARKER).read_text())
+    except (OSError, ValueError):  # none yet, or the plain-text marker of earlier versions
+        return {}
+    return marks if isinstance(marks, dict) else {}
+
+
+def _current_revision(reader: Callable[[str], Any], url: str) -> str | None:
+    """The DB's Alembic revision(s) through its plain driver; None if the DB cannot say (missing, unreachable)."""
+    try:
+        conn = reader(url)
+    except Exception:  # noqa: BLE001 - any driver error means: not known to be ready, migrate (which reports it)
+        return None
+    try:
+        cursor = conn.cursor()
+        cursor.execute(_REVISION_QUERY)
+        return ",".join(sorted(row[0] for row in cursor.fetchall()))
+    except Exception:  # noqa: BLE001 - e.g. no alembic_version table: an empty DB
+        return None
+    finally:
+        conn.close()
+
+
+def _sqlite(url: str) -> Any:
+    import sqlite3
+
+    path = url.partition(":///")[2].partition("?")[0]  # SQLAlchemy: everything after sqlite:/// is the path
+    if not path or path == ":memory:" or not Path(path).is_file():
+        raise FileNotFoundError(path)
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+
+
+def _postgres(url: str) -> Any:
+    import psycopg2  # Airflow's PostgreSQL driver; imports in milliseconds, SQLAlchemy in most of a second
+
+    parts = urlsplit(url)  # libpq takes the same URL without SQLAlchemy's +driver
+    return psycopg2.connect(urlunsplit(("postgresql", *parts[1:])), connect_timeout=10)
+
+
+_REVISION_READERS: dict[str, Callable[[str], Any]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgres,
+}
