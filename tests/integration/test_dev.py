@@ -3,11 +3,13 @@ the asset-triggered mart it sets off, and a clean stop on SIGINT that leaves no 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +50,19 @@ class DevServer:
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
     project = copy_project(tmp_path / "project")
-    state = tmp_path / "state"  # never the repo's .akko/
+    with running_dev(
+        project, tmp_path / "state", tmp_path / "akko-dev.out"
+    ) as server:  # never the repo's .akko/
+        yield server
+
+
+@contextlib.contextmanager
+def running_dev(project: Path, state: Path, output: Path, *args: str) -> Iterator[DevServer]:
+    """`akko dev *args` on `project` with state folder `state` and a free port, its output in `output`; ready when
+    entered, stopped (and anything it left killed) when left."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AKKO_"))}
     env.update(AKKO_STATE_DIR=str(state), AKKO_PROJECT_DIR=str(project), PYTHONUNBUFFERED="1")
-    output = tmp_path / "akko-dev.out"
     command = [
         sys.executable,
         "-c",
@@ -60,10 +70,11 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
         "dev",
         "--port",
         str(port),
+        *args,
     ]
     with output.open("wb") as out:
         process = subprocess.Popen(
-            command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=env, cwd=output.parent, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     seen: set[int] = set()
     try:
@@ -131,10 +142,22 @@ def _run_state(api: ApiClient, dag_id: str, run_id: str) -> str | None:
     return state if state == "success" else None
 
 
-def _mart_run(api: ApiClient) -> dict[str, Any] | None:
+def _mart_run(api: ApiClient, source_run_id: str | None = None) -> dict[str, Any] | None:
+    """A finished asset-triggered sales_by_region_mart run (one set off by `source_run_id`'s asset events, if
+    given: a metadata DB shared with earlier runs may hold other ones)."""
     runs = api.call("GET", "/api/v2/dags/sales_by_region_mart/dagRuns")["dag_runs"]
     done = [r for r in runs if r["run_type"] == "asset_triggered" and r["state"] in ("success", "failed")]
+    if source_run_id is not None:
+        done = [
+            r for r in done if source_run_id in _source_runs(api, "sales_by_region_mart", r["dag_run_id"])
+        ]
     return done[0] if done else None
+
+
+def _source_runs(api: ApiClient, dag_id: str, run_id: str) -> set[str]:
+    """The runs whose asset events set off this run."""
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/upstreamAssetEvents"
+    return {event.get("source_run_id") for event in api.call("GET", path)["asset_events"]}
 
 
 def _table(server: DevServer, name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
