@@ -6,7 +6,14 @@ import datetime as dt
 
 import pyarrow as pa
 
-PRODUCTS = {"Laptop": 1200.0, "Phone": 800.0, "Tablet": 450.0, "Monitor": 300.0, "Keyboard": 80.0, "Headphones": 150.0}
+PRODUCTS = {
+    "Laptop": 1200.0,
+    "Phone": 800.0,
+    "Tablet": 450.0,
+    "Monitor": 300.0,
+    "Keyboard": 80.0,
+    "Headphones": 150.0,
+}
 REGIONS = ["EU", "US", "APAC"]
 
 
