@@ -61,7 +61,22 @@ class Service(ABC):
 
     @property
     def dir(self) -> Path:
+        """The service's folder, created."""
         return self.paths.service_dir(self.name)
+
+    @property
+    def home(self) -> Path:
+        """The service's folder, not created (`status` and `down` leave no folders behind; `dir` creates it)."""
+        return self.paths.state / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def record_file(self) -> Path:
+        """The server's `ProcessRecord` (pid, start time, port), for a later `akko`'s `status` and `down`."""
+        return self.home / "process.json"
 
     @abstractmethod
     def install(self) -> None:

@@ -18,6 +18,7 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -159,6 +160,118 @@ def log_tail(path: Path, lines: int = 30) -> str:
     except OSError:
         return ""
     return f"last lines of {path}:\n" + "\n".join(text)
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself listens on `port`: a foreign listener must not pass for our server."""
+    import psutil
+
+    try:
+        connections = psutil.Process(pid).net_connections(kind="inet")  # a JVM binds IPv6 sockets too
+    except psutil.Error:
+        return False
+    return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port for conn in connections)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Starting a server process (Spark Connect, Trino, the REST catalog).
+
+
+class PortTaken(StackError):
+    """The chosen port was taken before the server could bind it."""
+
+
+def start_on_free_port(
+    start_once: Callable[[int], ProcessRecord], configured: int | None, record_file: Path, attempts: int = 3
+) -> ProcessRecord:
+    """`start_once(port)` on the configured port, else last time's (stable across restarts), else a free one; a
+    free port may be taken before the server binds it (`PortTaken`): retry on another one, unless configured."""
+    previous = ProcessRecord.load(record_file)
+    port = choose_port(configured, previous.port if previous else None)
+    for attempt in range(attempts):
+        try:
+            return start_once(port)
+        except PortTaken:
+            if configured is not None or attempt + 1 == attempts:
+                raise StackError(f"{LOOPBACK}:{port} is in use by another process") from None
+            port = choose_port(None, None)
+    raise AssertionError("unreachable")
+
+
+def launch(
+    command: list[str], *, cwd: Path, env: dict[str, str], log_file: Path, record_file: Path, port: int
+) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+    """Start a server in its own session: it survives the `akko stack up` that started it, and stopping it
+    signals its whole group. Its output goes to `log_file`; the previous run's log is kept as
+    `server.previous.log`, so errors show this run's lines only. Its record is saved before the caller waits for
+    it, so `down` finds a server that starts slowly."""
+    if log_file.exists():
+        os.replace(log_file, log_file.with_name("server.previous.log"))
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    record = ProcessRecord(process.pid, process_create_time(process.pid), port, None, time.time())
+    record.save(record_file)
+    return process, record
+
+
+def wait_listening(
+    process: subprocess.Popen[bytes],
+    port: int,
+    *,
+    what: str,
+    log_file: Path,
+    timeout: float,
+    poll: float = 0.5,
+) -> None:
+    """Return once `process` listens on `port`. If it exits first: `PortTaken` when its log says the port was
+    taken (Java's BindException), else a StackError naming `what` with the log's last lines; likewise when it
+    does not listen within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            text = log_file.read_text(errors="replace") if log_file.exists() else ""
+            if "BindException" in text or "Address already in use" in text:
+                raise PortTaken(f"{LOOPBACK}:{port} is in use")
+            raise StackError(f"{what} exited with {process.returncode}\n{log_tail(log_file, 40)}")
+        if listens_on(process.pid, port):
+            return
+        time.sleep(poll)
+    raise StackError(f"{what} did not listen within {timeout:.0f} s\n{log_tail(log_file, 40)}")
+
+
+def listening_record(record_file: Path) -> ProcessRecord | None:
+    """The recorded server, if it is alive and listens on its port."""
+    record = ProcessRecord.load(record_file)
+    alive = record is not None and record.alive() and listens_on(record.pid, record.port)
+    return record if alive else None
+
+
+def listening_status(
+    name: str, record_file: Path, log_file: Path, endpoint: Callable[[int], str], detail: str
+) -> ServiceStatus:
+    """A server's status: running only once it listens on its recorded port."""
+    record = ProcessRecord.load(record_file)
+    if record is None or not record.alive():
+        return ServiceStatus(name, running=False, detail=f"not running (log: {log_file})")
+    if not listens_on(record.pid, record.port):
+        waiting = f"starting, or not answering on port {record.port} (log: {log_file})"
+        return ServiceStatus(name, running=False, pid=record.pid, detail=waiting)
+    return ServiceStatus(
+        name,
+        running=True,
+        endpoint=endpoint(record.port),
+        pid=record.pid,
+        detail=detail,
+        startup_seconds=record.startup_seconds,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

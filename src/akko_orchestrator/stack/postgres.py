@@ -145,11 +145,6 @@ class PostgresService(Service):
     # -- layout -----------------------------------------------------------------------------------------------
 
     @property
-    def home(self) -> Path:
-        """The service's folder, not created (`status` and `down` leave no folders behind; `dir` creates it)."""
-        return self.paths.state / self.name
-
-    @property
     def server_dir(self) -> Path:
         return self.home / "server"  # owned by the server's user; holds data/ and the server log
 
@@ -160,10 +155,6 @@ class PostgresService(Service):
     @property
     def log_file(self) -> Path:
         return self.server_dir / "server.log"
-
-    @property
-    def record_file(self) -> Path:
-        return self.home / "process.json"
 
     @property
     def _airflow_marker(self) -> Path:

@@ -45,18 +45,21 @@ from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, Sta
 from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.manager import (
     LOOPBACK,
+    PortTaken,
     ProcessRecord,
     StackError,
-    choose_port,
     file_lock,
     kill_process_group,
+    launch,
+    listening_record,
+    listening_status,
     log_tail,
     port_is_free,
-    process_create_time,
+    start_on_free_port,
+    wait_listening,
     write_private,
 )
 from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
-from akko_orchestrator.stack.spark import SPARK_JAVA_VARIABLES, listens_on
 
 ICEBERG_VERSION = "1.11.0"
 JETTY_VERSION = "12.1.8"
@@ -105,7 +108,7 @@ def find_jdk() -> Path:
     stack/spark.py considers (AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, /usr/lib/jvm)."""
     return find_java_home(
         lambda major: major >= 17,
-        ("AKKO_REST_JAVA_HOME", *SPARK_JAVA_VARIABLES),
+        ("AKKO_REST_JAVA_HOME", "AKKO_SPARK_JAVA_HOME", "JAVA_HOME"),
         javac=True,
         missing="the REST catalog needs a JDK 17+ with javac and none was found: install openjdk-17-jdk-headless, "
         "or set AKKO_REST_JAVA_HOME",
@@ -114,10 +117,6 @@ def find_jdk() -> Path:
 
 def catalog_uri(port: int) -> str:
     return f"http://{LOOPBACK}:{port}"
-
-
-class _PortTaken(StackError):
-    pass
 
 
 class RestCatalogService(Service):
@@ -138,14 +137,6 @@ class RestCatalogService(Service):
         self.port = port
         self.start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_file(self) -> Path:
-        return self.dir / "server.log"
-
-    @property
-    def record_file(self) -> Path:
-        return self.dir / "process.json"
 
     @property
     def warehouse_location(self) -> str:
@@ -195,11 +186,11 @@ class RestCatalogService(Service):
 
     def start(self) -> ServiceEnv:
         with file_lock(self.dir / ".lock"):
-            record = self._running_record()
+            record = listening_record(self.record_file)
             if record is None:
                 self._stop_unlocked()  # alive but not listening: replaced, not leaked
                 self.install()
-                record = self._start_with_retries()
+                record = start_on_free_port(self._start_once, self.port, self.record_file)
         return ServiceEnv(
             {
                 "AKKO_REST_CATALOG_URI": catalog_uri(record.port),
@@ -213,52 +204,24 @@ class RestCatalogService(Service):
             self._stop_unlocked()
 
     def status(self) -> ServiceStatus:
-        record = ProcessRecord.load(self.record_file)
-        if record is None or not record.alive():
-            return ServiceStatus(self.name, running=False, detail=f"not running (log: {self.log_file})")
-        if not listens_on(record.pid, record.port):
-            detail = f"starting, or not answering on port {record.port} (log: {self.log_file})"
-            return ServiceStatus(self.name, running=False, pid=record.pid, detail=detail)
-        return ServiceStatus(
+        return listening_status(
             self.name,
-            running=True,
-            endpoint=catalog_uri(record.port),
-            pid=record.pid,
-            detail=(
-                f"Iceberg {ICEBERG_VERSION} REST catalog '{self.catalog_name}' (JDBC on SQLite), OAuth2 client "
-                f"credentials; log: {self.log_file}"
-            ),
-            startup_seconds=record.startup_seconds,
+            self.record_file,
+            self.log_file,
+            catalog_uri,
+            f"Iceberg {ICEBERG_VERSION} REST catalog '{self.catalog_name}' (JDBC on SQLite), OAuth2 client "
+            f"credentials; log: {self.log_file}",
         )
 
     # -- starting -------------------------------------------------------------------------------------------
 
-    def _running_record(self) -> ProcessRecord | None:
-        record = ProcessRecord.load(self.record_file)
-        alive = record is not None and record.alive() and listens_on(record.pid, record.port)
-        return record if alive else None
-
-    def _start_with_retries(self, attempts: int = 3) -> ProcessRecord:
-        previous = ProcessRecord.load(self.record_file)
-        port = choose_port(self.port, previous.port if previous else None)
-        for attempt in range(attempts):
-            try:
-                return self._start_once(port)
-            except _PortTaken:
-                if self.port is not None or attempt + 1 == attempts:
-                    raise StackError(f"{LOOPBACK}:{port} is in use by another process") from None
-                port = choose_port(None, None)
-        raise AssertionError("unreachable")
-
     def _start_once(self, port: int) -> ProcessRecord:
         if not port_is_free(port):
-            raise _PortTaken(port)
+            raise PortTaken(port)
         began = time.monotonic()
         java = find_jdk() / "bin" / "java"
         classpath = os.pathsep.join([str(self.classes_dir()), *map(str, self.jars())])
         (self.dir / "warehouse").mkdir(exist_ok=True)
-        if self.log_file.exists():
-            os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
         command = [
             str(java),
             "-Xmx384m",
@@ -270,19 +233,10 @@ class RestCatalogService(Service):
             classpath,
             MAIN_CLASS,
         ]
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.dir,
-                env=self._environment(port),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives the `akko stack up` that started it; stop() signals its group
-            )
-        pid = self._process.pid
-        record = ProcessRecord(pid, process_create_time(pid), port, None, time.time())
-        record.save(self.record_file)  # before waiting: `down` finds a server that starts slowly
+        env = self._environment(port)
+        self._process, record = launch(
+            command, cwd=self.dir, env=env, log_file=self.log_file, record_file=self.record_file, port=port
+        )
         try:
             self._wait_ready(port)
         except BaseException:
@@ -317,22 +271,15 @@ class RestCatalogService(Service):
     def _wait_ready(self, port: int) -> None:
         """Listening, then a real client round trip: a token for our credential, then `/v1/config`."""
         assert self._process is not None
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-                if "BindException" in text or "Address already in use" in text:
-                    raise _PortTaken(port)
-                raise StackError(
-                    f"the REST catalog exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
-                )
-            if listens_on(self._process.pid, port):
-                self._probe(port)
-                return
-            time.sleep(0.3)
-        raise StackError(
-            f"the REST catalog did not listen within {self.start_timeout:.0f} s\n{log_tail(self.log_file, 40)}"
+        wait_listening(
+            self._process,
+            port,
+            what="the REST catalog",
+            log_file=self.log_file,
+            timeout=self.start_timeout,
+            poll=0.3,
         )
+        self._probe(port)
 
     def _probe(self, port: int) -> None:
         base = catalog_uri(port)

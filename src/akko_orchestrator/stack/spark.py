@@ -39,14 +39,17 @@ from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, Sta
 from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.manager import (
     LOOPBACK,
+    PortTaken,
     ProcessRecord,
     StackError,
-    choose_port,
     file_lock,
     kill_process_group,
-    log_tail,
+    launch,
+    listening_record,
+    listening_status,
     port_is_free,
-    process_create_time,
+    start_on_free_port,
+    wait_listening,
     write_private,
 )
 from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
@@ -108,17 +111,6 @@ def spark_java_home() -> Path:
         missing=f"Spark needs Java {' or '.join(map(str, SPARK_JAVA))} and none was found: install "
         "openjdk-17-jdk-headless, or set AKKO_SPARK_JAVA_HOME",
     )
-
-
-def listens_on(pid: int, port: int) -> bool:
-    """Whether process `pid` itself listens on `port`: a foreign listener must not pass for our server."""
-    import psutil  # an Airflow dependency, imported late like manager.py does
-
-    try:
-        connections = psutil.Process(pid).net_connections(kind="inet")  # the JVM binds IPv6 sockets too
-    except psutil.Error:
-        return False
-    return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port for conn in connections)
 
 
 def process_tree(pid: int) -> set[int]:
@@ -184,10 +176,6 @@ logger.server.level = info
 # -- the service ----------------------------------------------------------------------------------------------
 
 
-class _PortTaken(StackError):
-    pass
-
-
 class SparkConnectService(Service):
     """A local Spark Connect server (`local[cores]`) whose default catalog is the shared Iceberg catalog."""
 
@@ -215,14 +203,6 @@ class SparkConnectService(Service):
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
-    def log_file(self) -> Path:
-        return self.dir / "server.log"
-
-    @property
-    def record_file(self) -> Path:
-        return self.dir / "process.json"
-
-    @property
     def properties_file(self) -> Path:
         return self.dir / "spark.properties"
 
@@ -244,7 +224,7 @@ class SparkConnectService(Service):
         """Start the server, or find it running; return `AKKO_SPARK_REMOTE`."""
         # Two `akko stack up` at once: the second waits, then finds the server running.
         with file_lock(self.dir / ".lock"):
-            record = self._running_record()
+            record = listening_record(self.record_file)
             if record is None:
                 self._stop_unlocked()  # a server alive but not listening is replaced, not leaked
                 self.install()
@@ -256,69 +236,35 @@ class SparkConnectService(Service):
             self._stop_unlocked()
 
     def status(self) -> ServiceStatus:
-        record = ProcessRecord.load(self.record_file)
-        if record is None or not record.alive():
-            return ServiceStatus(self.name, running=False, detail=f"not running (log: {self.log_file})")
-        if not listens_on(record.pid, record.port):
-            detail = f"starting, or not answering on port {record.port} (log: {self.log_file})"
-            return ServiceStatus(self.name, running=False, pid=record.pid, detail=detail)
-        return ServiceStatus(
+        return listening_status(
             self.name,
-            running=True,
-            endpoint=remote_url(record.port),
-            pid=record.pid,
-            detail=f"Spark Connect {_spark_version()}, local[{self.cores}]; log: {self.log_file}",
-            startup_seconds=record.startup_seconds,
+            self.record_file,
+            self.log_file,
+            remote_url,
+            f"Spark Connect {_spark_version()}, local[{self.cores}]; log: {self.log_file}",
         )
 
     # -- starting -------------------------------------------------------------------------------------------
 
-    def _running_record(self) -> ProcessRecord | None:
-        record = ProcessRecord.load(self.record_file)
-        alive = record is not None and record.alive() and listens_on(record.pid, record.port)
-        return record if alive else None
-
-    def _start_with_retries(self, attempts: int = 3) -> ProcessRecord:
-        """A free port may be taken before the JVM binds it: retry on another one (unless it was configured)."""
+    def _start_with_retries(self) -> ProcessRecord:
         catalog = self.catalog()
-        previous = ProcessRecord.load(self.record_file)
-        port = choose_port(self.port, previous.port if previous else None)  # stable across restarts
-        for attempt in range(attempts):
-            try:
-                return self._start_once(catalog, port)
-            except _PortTaken:
-                if self.port is not None or attempt + 1 == attempts:
-                    raise StackError(f"{LOOPBACK}:{port} is in use by another process") from None
-                port = choose_port(None, None)
-        raise AssertionError("unreachable")
+        return start_on_free_port(lambda port: self._start_once(catalog, port), self.port, self.record_file)
 
     def _start_once(self, catalog: IcebergJdbcCatalog, port: int) -> ProcessRecord:
         if not port_is_free(port):  # found now, not after a JVM start-up of many seconds
-            raise _PortTaken(port)
+            raise PortTaken(port)
         began = time.monotonic()
-        java_home, command = (
-            spark_java_home(),
-            self._command(port),
-        )  # downloads (if any) are not start-up time
+        # Downloads (if any) are not start-up time.
+        java_home, command = spark_java_home(), self._command(port)
         self._write_config(catalog)
-        if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
-            os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
-        with self.log_file.open("ab") as log:
-            # Own session: the JVM survives the `akko stack up` that started it, and stop() signals its group.
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.dir,
-                env=self._environment(java_home),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        pid = self._process.pid
-        record = ProcessRecord(pid, process_create_time(pid), port, None, time.time())
-        record.save(self.record_file)  # saved before waiting, so `down` finds a server that starts slowly
+        env = self._environment(java_home)
+        self._process, record = launch(
+            command, cwd=self.dir, env=env, log_file=self.log_file, record_file=self.record_file, port=port
+        )
         try:
-            self._wait_listening(port)
+            wait_listening(
+                self._process, port, what="Spark Connect", log_file=self.log_file, timeout=self.start_timeout
+            )
             record.startup_seconds = round(time.monotonic() - began, 1)
             self.properties_file.unlink(missing_ok=True)  # read by now: the password leaves the disk
             if self.probe:
@@ -399,28 +345,6 @@ class SparkConnectService(Service):
             "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
             **iceberg_conf(catalog),
         }
-
-    def _wait_listening(self, port: int) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._raise_exited(port)
-            if listens_on(self._process.pid, port):
-                return
-            time.sleep(0.5)
-        raise StackError(
-            f"Spark Connect did not listen within {self.start_timeout:.0f} s\n{log_tail(self.log_file, 40)}"
-        )
-
-    def _raise_exited(self, port: int) -> None:
-        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-        if "BindException" in text or "Address already in use" in text:
-            raise _PortTaken(f"{LOOPBACK}:{port} is in use")
-        assert self._process is not None
-        raise StackError(
-            f"Spark Connect exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
-        )
 
     def _probe_catalog(self, catalog_name: str, port: int) -> float:
         """List the catalog's namespaces: Iceberg opens the JDBC catalog now (and loads its classes), so a wrong

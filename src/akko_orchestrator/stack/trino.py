@@ -64,8 +64,8 @@ from akko_orchestrator.stack.manager import (
     file_lock,
     free_port,
     kill_process_group,
+    launch,
     log_tail,
-    process_create_time,
     write_private,
 )
 from akko_orchestrator.stack.maven import MavenArtifact, download_verified, maven_url
@@ -113,21 +113,8 @@ class TrinoService(Service):
     # -- layout -----------------------------------------------------------------------------------------------
 
     @property
-    def home(self) -> Path:
-        """The service's folder, not created (`status` and `down` leave no folders behind; `dir` creates it)."""
-        return self.paths.state / self.name
-
-    @property
     def install_dir(self) -> Path:
         return self.paths.cache / "trino" / f"trino-server-{self.version}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "server.log"
-
-    @property
-    def record_file(self) -> Path:
-        return self.home / "process.json"  # its `port` is the HTTPS port, the one clients use
 
     @property
     def ca_file(self) -> Path:
@@ -223,22 +210,9 @@ class TrinoService(Service):
             "AKKO_OPERATIONAL_PASSWORD": self.postgres.password(OPERATIONAL_DB.role),
             "AKKO_TRINO_SHARED_SECRET": stored[SHARED_SECRET],
         }
-        if self.log_file.exists():  # keep the previous run's log; errors then show this run's lines only
-            os.replace(self.log_file, self.log_file.with_name("server.previous.log"))
-        with self.log_file.open("ab") as log:
-            # Own session: the JVM survives the `akko stack up` that started it, and stop() signals its group.
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        pid = self._process.pid
-        record = ProcessRecord(pid, process_create_time(pid), port, None, time.time())
-        record.save(self.record_file)  # saved before waiting, so `down` finds a server that starts slowly
+        self._process, record = launch(
+            command, cwd=self.dir, env=env, log_file=self.log_file, record_file=self.record_file, port=port
+        )
         try:
             self._wait_ready(port)
         except BaseException:
