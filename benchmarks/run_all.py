@@ -4,8 +4,12 @@ Each benchmark's `measure()` runs in its own fresh (spawned) process, one after 
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
 measured within the same benchmark run (interleaved where the benchmark allows).
 
-    uv run python benchmarks/run_all.py                 # everything (~10 min on a quiet 2-core machine)
+The cluster benchmark (bench_cluster.py) starts `akko stack` (Java, PostgreSQL, Trino, Spark Connect), so it only
+runs when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster`.
+
+    uv run python benchmarks/run_all.py                 # parse, demo, dev (~10 min on a quiet 2-core machine)
     uv run python benchmarks/run_all.py --only parse,demo --quick
+    uv run python benchmarks/run_all.py --cluster       # also the cluster profile on akko stack (~20 min more)
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import importlib
 import json
 import multiprocessing
+import os
 import sys
 import time
 import traceback
@@ -26,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
 BENCHMARKS = ("parse", "demo", "dev")
+OPTIONAL = ("cluster",)  # needs `akko stack`: only with --cluster, AKKO_BENCH_CLUSTER=1 or --only
 QUICK = {
     "parse": {"repeats": 3, "processor_repeats": 1},
     "demo": {"repeats": 1},
     "dev": {"runs": 1, "warm": False},
+    "cluster": {"demo_runs": 1, "step_runs": 5},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
 DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
@@ -70,6 +77,9 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     dev = results.get("dev")
     if dev is not None:
         rows += _dev_rows(dev)
+    cluster = results.get("cluster")
+    if cluster is not None:
+        rows += _cluster_rows(cluster)
     return rows
 
 
@@ -94,6 +104,28 @@ def _dev_rows(dev: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def _cluster_rows(cluster: dict[str, Any]) -> list[list[Any]]:
+    """bench_cluster.py: the demo's wall time cluster / local (no goal), and each step's runner / direct."""
+    if "unavailable" in cluster or "failed" in cluster:
+        return [["cluster: akko stack benchmarks", "n/a", "", _why(cluster)]]
+    rows: list[list[Any]] = []
+    demo = cluster.get("demo")
+    if demo:
+        rows.append(
+            ["cluster: demo wall time, cluster / local profile", demo["ratio_cluster_over_local"], "", ""]
+        )
+    goal = round(1 + cluster["settings"]["goal_overhead_pct_max"] / 100, 3)
+    for label, part in (
+        ("cluster: Trino sql step, run_sql / direct", cluster.get("trino", {}).get("step")),
+        ("cluster: Trino query, TrinoEngine / cursor", cluster.get("trino", {}).get("query_only")),
+        ("cluster: Spark step, run_spark / direct", cluster.get("spark", {}).get("step")),
+    ):
+        if part:
+            ratio = round(1 + part["overhead_pct"] / 100, 3)
+            rows.append([label, ratio, f"< {goal}", _yes(part["meets_goal"])])
+    return rows
+
+
 def _yes(met: Any) -> str:
     return "" if met is None else ("yes" if met else "NO")
 
@@ -104,12 +136,21 @@ def _why(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev,cluster"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also bench_cluster.py (starts akko stack; AKKO_BENCH_CLUSTER=1 does the same)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(BENCHMARKS))
+    if (args.cluster or os.environ.get("AKKO_BENCH_CLUSTER") == "1") and "cluster" not in names:
+        names.append("cluster")
+    unknown = sorted(set(names) - set(BENCHMARKS) - set(OPTIONAL))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     results: dict[str, dict[str, Any]] = {}
