@@ -99,6 +99,13 @@ class DuckDBEngine(SqlEngine):
 
     def query(self, sql: str, tables: list[str]) -> pa.Table:
         schema = self._register(tables)
+        # What DuckDB would answer differently from Trino is refused, never answered: `akko validate` already
+        # refused the rest; the checks that need the tables' column types can only run here.
+        from akko_orchestrator.plan.sql_support import embedded_unsupported
+
+        refused = embedded_unsupported(sql, schema)
+        if refused:
+            raise AkkoError("; ".join(issue.message for issue in refused))
         translated = to_duckdb_sql(sql, schema)
         try:
             return self._trino_types(self.con.sql(translated)).to_arrow_table()
