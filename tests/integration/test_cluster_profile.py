@@ -191,6 +191,10 @@ def test_wrong_trino_password_is_an_authentication_error_without_the_secret(proj
     assert result.returncode == 1, output
     assert "authentication" in output.lower() or "401" in output
     assert wrong not in output and parts.password not in output
+    logs = sorted((project.state / "logs").glob("cluster_sql_retry-*.log"), key=lambda f: f.stat().st_mtime)
+    assert logs, "akko run keeps Airflow's log of the run"
+    airflow_log = logs[-1].read_text(errors="replace")
+    assert "akko_trino" in airflow_log and wrong not in airflow_log and parts.password not in airflow_log
 
 
 def test_unreachable_spark_fails_naming_it_and_changes_nothing(project: ClusterProject) -> None:
