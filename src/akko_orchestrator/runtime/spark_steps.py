@@ -35,7 +35,7 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
     remote = spark_remote(ctx)
     spark = connect(remote, ctx.project.profile_name)
     try:
-        before = _snapshot_id(ctx, step)
+        before, columns = _current(ctx, step)
         inputs = {table: spark.table(table) for table in step.inputs}
         sources = {name: read_source(spark, ctx, source) for name, source in step.sources.items()}
         available = {"spark": spark, "inputs": inputs, "ctx": ctx, **sources}
@@ -44,7 +44,7 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
         value = function(
             **match_arguments(function, f"{step.script}:{step.function}", available, step.params)
         )
-        return _finish(ctx, spark, step, value, before)
+        return _finish(ctx, spark, step, value, before, columns)
     except Exception as exc:
         if type(exc).__module__.startswith("pyspark"):  # Spark's analysis/runtime errors carry a JVM trace
             raise AkkoError(
@@ -141,7 +141,12 @@ def _read_jdbc(spark: SparkSession, source: SparkSource) -> DataFrame:
 
 
 def _finish(
-    ctx: StepContext, spark: SparkSession, step: SparkStep, value: Any, before: int | None
+    ctx: StepContext,
+    spark: SparkSession,
+    step: SparkStep,
+    value: Any,
+    before: int | None,
+    columns: list[str] | None,
 ) -> WriteResult | dict[str, Any]:
     from akko_orchestrator.lakehouse.spark_writer import result_of, spark_write
 
@@ -154,7 +159,7 @@ def _finish(
             return {"result": table_preview(value.limit(20).toArrow())}
         return {"result": value}
     if value is None:  # the function wrote the table itself: it must have committed
-        after = _snapshot_id(ctx, step)
+        after, _ = _current(ctx, step)
         if after is None or after == before:
             raise AkkoError(
                 f"{step.script}:{step.function} returned None and wrote nothing to {step.output.table}: return a "
@@ -165,12 +170,19 @@ def _finish(
         raise AkkoError(
             f"{step.script}:{step.function} returned {type(value).__name__}, not a Spark DataFrame (or None)"
         )
-    written = spark_write(spark, value, step.output, ctx.snapshot_properties)
+    written = spark_write(spark, value, step.output, ctx.snapshot_properties, columns)
     return result_of(ctx.catalog, step.output, created=written["created"])
 
 
-def _snapshot_id(ctx: StepContext, step: SparkStep) -> int | None:
-    if step.output is None or not ctx.catalog.table_exists(step.output.table):
-        return None
-    snapshot = ctx.catalog.load_table(step.output.table).current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
+def _current(ctx: StepContext, step: SparkStep) -> tuple[int | None, list[str] | None]:
+    """The output table's current snapshot id and columns, from the shared catalog (None, None: no table)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    if step.output is None:
+        return None, None
+    try:
+        table = ctx.catalog.load_table(step.output.table)
+    except NoSuchTableError:
+        return None, None
+    snapshot = table.current_snapshot()
+    return (snapshot.snapshot_id if snapshot else None), table.schema().column_names
