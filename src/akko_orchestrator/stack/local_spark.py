@@ -13,10 +13,8 @@ from pathlib import Path
 
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.stack.base import StackPaths
-from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.maven import SQLITE_JDBC, fetch_maven
 from akko_orchestrator.stack.spark import ARTIFACTS, IcebergJdbcCatalog, SparkConnectService
-
-SQLITE_JDBC = MavenArtifact("org.xerial", "sqlite-jdbc", "3.53.4.0")
 
 
 class LocalSparkService(SparkConnectService):

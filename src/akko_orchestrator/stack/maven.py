@@ -113,3 +113,8 @@ def sha1_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# The SQLite JDBC driver, one version for every service that needs it (the REST catalog's store, the local Spark
+# server's view of the embedded catalog).
+SQLITE_JDBC = MavenArtifact("org.xerial", "sqlite-jdbc", "3.53.4.0")

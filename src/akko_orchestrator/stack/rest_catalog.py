@@ -59,7 +59,7 @@ from akko_orchestrator.stack.manager import (
     wait_listening,
     write_private,
 )
-from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.maven import SQLITE_JDBC, MavenArtifact, fetch_maven
 
 ICEBERG_VERSION = "1.11.0"
 JETTY_VERSION = "12.1.8"
@@ -99,7 +99,7 @@ ARTIFACTS = (
     MavenArtifact("org.eclipse.jetty", "jetty-security", JETTY_VERSION),
     MavenArtifact("org.eclipse.jetty", "jetty-session", JETTY_VERSION),
     MavenArtifact("org.eclipse.jetty.ee10", "jetty-ee10-servlet", JETTY_VERSION),
-    MavenArtifact("org.xerial", "sqlite-jdbc", "3.53.0.0"),
+    SQLITE_JDBC,
 )
 
 
