@@ -210,3 +210,46 @@ def test_unreachable_spark_fails_naming_it_and_changes_nothing(project: ClusterP
     assert result.returncode == 1, output
     assert "Spark Connect at sc://127.0.0.1:9 (profile 'cluster') is unreachable" in output
     assert project.snapshot("cluster", "demo.sales") == before
+
+
+def _operational(project: ClusterProject, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    env = project.stack.env
+    conn = psycopg2.connect(
+        host=env["AKKO_PG_HOST"],
+        port=int(env["AKKO_PG_PORT"]),
+        dbname="akko",
+        user=env["AKKO_OPERATIONAL_USER"],
+        password=env["AKKO_OPERATIONAL_PASSWORD"],
+    )
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        conn.close()
+
+
+def test_banking_demo_replicates_postgres_into_iceberg_with_merge(project: ClusterProject) -> None:
+    """Spark reads the operational table over JDBC and merges it by id; Trino builds the report from Iceberg."""
+    project.run("banking_replication", "cluster")
+    accounts = {r["id"]: r for r in project.rows("cluster", "banking.accounts")}
+    in_postgres = dict(_operational(project, "SELECT id, balance FROM banking.accounts"))
+    assert {k: v["balance"] for k, v in accounts.items()} == in_postgres and len(accounts) == 50
+    _operational(
+        project,
+        "UPDATE banking.accounts SET balance = balance + 1000 WHERE id = 7;"
+        "INSERT INTO banking.accounts VALUES (51, 'owner_new', 12.50, DATE '2026-11-01') ON CONFLICT DO NOTHING",
+    )
+    project.run("banking_replication", "cluster")
+    accounts = {r["id"]: r for r in project.rows("cluster", "banking.accounts")}
+    in_postgres = dict(_operational(project, "SELECT id, balance FROM banking.accounts"))
+    assert len(accounts) == 51 and {k: v["balance"] for k, v in accounts.items()} == in_postgres
+    report = {r["owner"]: r for r in project.rows("cluster", "banking.balances_by_owner")}
+    assert sum(r["accounts"] for r in report.values()) == 51
+    assert sum(r["balance"] for r in report.values()) == sum(in_postgres.values())
+    # The pipeline exists on the cluster profiles only.
+    result = akko("run", "banking_replication", "--profile", "local", env=project.env())
+    assert result.returncode == 1
+    assert "no DAG on profile 'local'" in result.stdout + result.stderr

@@ -137,3 +137,24 @@ def test_spark_script_is_checked_without_importing_it(project: Path) -> None:
     (issue,) = raised.value.issues
     assert issue.file == "pipelines/transforms/sales_revenue.py" and issue.line == 1
     assert "Python syntax error" in issue.reason
+
+
+def test_a_pipeline_limited_to_profiles_has_no_dag_elsewhere(project: Path) -> None:
+    from akko_orchestrator.compiler.entry import load_dag
+    from akko_orchestrator.compiler.shims import sync_shims
+
+    spec = project / "pipelines" / "medians.yaml"
+    spec.write_text(SPEC.replace("team: demo\n", "team: demo\nprofiles: [cluster]\n"))
+    assert compile_plan(spec, project).steps == ()  # checked all the same, planned empty on `local`
+    assert [s.id for s in compile_plan(spec, project, profile="cluster").steps] == [
+        "median_cluster",
+        "report",
+    ]
+    dags = project / "dags"
+    sync_shims(project / "pipelines", dags, project)
+    assert load_dag(str(dags / "medians.py"), "../pipelines/medians.yaml") is None
+    report = validate_path(project / "pipelines", project, profile="local", known_profiles=["local"])
+    assert [(i.field, i.reason) for i in report.issues] == [
+        ("profiles[0]", "unknown profile 'cluster'"),
+        ("steps[1].profiles[0]", "unknown profile 'cluster'"),
+    ]

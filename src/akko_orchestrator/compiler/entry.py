@@ -40,14 +40,17 @@ CACHE_DIR = "__akko_cache__"
 _DATE = "__akko_date__"  # a YAML date (e.g. `start_date: 2024-01-01`) in the cached spec document
 
 
-def load_dag(shim_file: str, spec_relpath: str) -> DAG:
-    """Called from a shim: `spec_relpath` is relative to the shim's folder."""
+def load_dag(shim_file: str, spec_relpath: str) -> DAG | None:
+    """Called from a shim: `spec_relpath` is relative to the shim's folder. None (no DAG, not an error) for a
+    pipeline whose `profiles` leave out the active profile."""
     from akko_orchestrator.compiler.dag_builder import build_dag
 
     shim = Path(shim_file)
     spec = (shim.parent / spec_relpath).resolve()
     root = find_root(spec.parent)
     plan, lakehouse = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json")
+    if not plan.steps:
+        return None
     return build_dag(plan, str(spec), lakehouse)
 
 

@@ -3,6 +3,7 @@ asset events in the metadata DB), reporting progress through an Airflow listener
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,7 +127,10 @@ def _load_dag(shim: Path, pipeline_id: str) -> Any:
         raise SpecError([SpecIssue(str(shim), None, None, "", _last_line(message))])
     dag = bag.dags.get(pipeline_id)
     if dag is None:
-        raise AkkoError(f"{shim} did not define DAG {pipeline_id}")
+        profile = os.environ.get("AKKO_PROFILE", "?")
+        raise AkkoError(
+            f"pipeline {pipeline_id} has no DAG on profile '{profile}': its `profiles` leave this profile out"
+        )
     return dag
 
 

@@ -83,7 +83,9 @@ class _Planner:
         # Every step is checked (its SQL, its script), even one that does not run on this profile.
         reads = {step.id: self._reads(index, step) for index, step in enumerate(self.pipeline.steps)}
         active = [step for step in self.pipeline.steps if self._runs_here(step)]
-        if not active:
+        if not self.pipeline_runs_here:
+            active = []  # checked all the same; compiles to no DAG on this profile
+        elif not active:
             reason = f"no step runs on profile '{self.profile}': every step lists other `profiles`"
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         if self.engine == "embedded":
@@ -162,6 +164,12 @@ class _Planner:
             cached = [f"{issue.offset}\t{issue.message}" for issue in embedded_unsupported(text)]
             self.sql_cache[key] = cached
         return [(int(offset), message) for offset, _, message in (item.partition("\t") for item in cached)]
+
+    @property
+    def pipeline_runs_here(self) -> bool:
+        return (
+            self.profile is None or self.pipeline.profiles is None or self.profile in self.pipeline.profiles
+        )
 
     def _runs_here(self, step: Step) -> bool:
         return self.profile is None or step.profiles is None or self.profile in step.profiles

@@ -286,6 +286,11 @@ class Pipeline(SpecModel):
     start_date: date = date(2024, 1, 1)
     catchup: bool = False
     max_active_runs: int = Field(1, ge=1)
+    profiles: list[Identifier] | None = Field(
+        None,
+        description="Profiles of akko.yaml this pipeline exists on (default: every profile), e.g. a replication "
+        "from the cluster's operational database.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     steps: list[Step] = Field(min_length=1)
 

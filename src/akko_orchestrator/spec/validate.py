@@ -11,7 +11,7 @@ from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.builder import Plan, SqlText, build_plan, sql_issue, step_sql_texts
 from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
-from akko_orchestrator.spec.models import AssetSchedule, PythonStep, SparkStep, SqlStep, Step
+from akko_orchestrator.spec.models import AssetSchedule, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource
 
 
@@ -64,7 +64,7 @@ def validate_path(
             report.plans[display] = build_plan(pipeline, source, profile=profile, engine=engine)
             sources[display] = source
             if known_profiles is not None:
-                report.add(display, _unknown_profiles(pipeline.steps, source, known_profiles))
+                report.add(display, _unknown_profiles(pipeline, source, known_profiles))
         except SpecError as exc:
             report.add(display, exc.issues)
     _check_duplicate_ids(report, sources)
@@ -72,14 +72,16 @@ def validate_path(
     return report
 
 
-def _unknown_profiles(steps: list[Step], source: SpecSource, known: Collection[str]) -> list[SpecIssue]:
+def _unknown_profiles(pipeline: Pipeline, source: SpecSource, known: Collection[str]) -> list[SpecIssue]:
+    places: list[tuple[tuple, list[str] | None]] = [((), pipeline.profiles)]
+    places += [(("steps", index), step.profiles) for index, step in enumerate(pipeline.steps)]
     issues = []
-    for index, step in enumerate(steps):
-        for position, name in enumerate(step.profiles or ()):
+    for prefix, names in places:
+        for position, name in enumerate(names or ()):
             if name not in known:
                 reason = f"unknown profile '{name}'"
                 hint = f"profiles in akko.yaml: {', '.join(sorted(known))}"
-                issues.append(source.issue(("steps", index, "profiles", position), reason, hint))
+                issues.append(source.issue((*prefix, "profiles", position), reason, hint))
     return issues
 
 

@@ -49,6 +49,21 @@ SUPERUSER = "postgres"
 START_TIMEOUT = 120  # seconds; the machine is shared with heavy jobs
 
 
+# Sample accounts of AKKO's banking demo in the operational database; a user's own table is never touched.
+BANKING_SEED = """\
+DO $$
+BEGIN
+  IF to_regclass('banking.accounts') IS NULL THEN
+    CREATE TABLE banking.accounts (
+      id integer PRIMARY KEY, owner text NOT NULL, balance numeric(12, 2) NOT NULL, opened date NOT NULL);
+    INSERT INTO banking.accounts
+      SELECT i, 'owner_' || (i % 7), round((i * 37.5) % 5000, 2), DATE '2024-01-01' + i
+      FROM generate_series(1, 50) AS i;
+  END IF;
+END $$;
+"""
+
+
 @dataclass(frozen=True)
 class Database:
     """One database owned by one login role (each role may connect to its own database only)."""
@@ -321,6 +336,8 @@ class PostgresService(Service):
                 psql.execute(db.name, schemas)
         # Created as the catalog role, so it owns them (JdbcCatalog may ALTER them to upgrade the schema).
         psql.execute(CATALOG_DB.name, f'SET ROLE "{CATALOG_DB.role}";\n{ICEBERG_CATALOG_DDL}')
+        # The banking demo's source rows (pipelines/banking_replication.yaml), only where the table is missing.
+        psql.execute(OPERATIONAL_DB.name, f'SET ROLE "{OPERATIONAL_DB.role}";\n{BANKING_SEED}')
         if self.airflow_db:
             self._airflow_marker.touch()
 
