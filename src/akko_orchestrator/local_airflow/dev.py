@@ -387,7 +387,26 @@ def _at(stamp: str | None) -> datetime:
 
 
 def _shim_files(project: Project) -> list[str]:
-    return [p.name for p in project.dags_dir.glob("*.py") if p.read_text().startswith(MARKER)]
+    """The shims that will define a DAG or an import error on this profile: a pipeline whose `profiles` leave
+    the profile out parses to nothing, so it is not waited for."""
+    shims = [p for p in project.dags_dir.glob("*.py") if p.read_text().startswith(MARKER)]
+    return [shim.name for shim in shims if _on_profile(shim, project.profile_name)]
+
+
+def _on_profile(shim: Path, profile: str) -> bool:
+    import re
+
+    import yaml
+
+    match = re.search(r"load_dag\(__file__, '([^']+)'\)", shim.read_text())
+    if match is None:
+        return True
+    try:
+        data = yaml.load((shim.parent / match.group(1)).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return True  # a broken or missing spec is an import error: wait for it to be reported
+    profiles = data.get("profiles") if isinstance(data, dict) else None
+    return not isinstance(profiles, list) or profile in profiles
 
 
 def _report_import_errors(api: ApiClient, out: Console) -> None:
