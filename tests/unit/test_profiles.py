@@ -158,3 +158,22 @@ def test_a_pipeline_limited_to_profiles_has_no_dag_elsewhere(project: Path) -> N
         ("profiles[0]", "unknown profile 'cluster'"),
         ("steps[1].profiles[0]", "unknown profile 'cluster'"),
     ]
+
+
+def test_akko_dev_waits_only_for_pipelines_of_its_profile(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from akko_orchestrator.compiler.shims import sync_shims
+    from akko_orchestrator.config.project import load_project
+    from akko_orchestrator.local_airflow.dev import _on_profile, _shim_files
+
+    (project / "pipelines" / "cluster_only.yaml").write_text(
+        SPEC.replace("pipeline: medians", "pipeline: cluster_only").replace(
+            "team: demo\n", "team: demo\nprofiles: [cluster]\n"
+        )
+    )
+    monkeypatch.setenv("AKKO_STATE_DIR", str(project / ".akko"))
+    local = load_project(project, profile="local")
+    sync_shims(project / "pipelines", local.dags_dir, project)
+    assert sorted(_shim_files(local)) == ["medians.py"]
+    assert _on_profile(local.dags_dir / "cluster_only.py", "cluster")  # the cluster profile waits for both
