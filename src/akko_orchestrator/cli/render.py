@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.table import Table
@@ -18,13 +19,14 @@ def progress_line(event: str, task_id: str, map_index: int, detail: str | None) 
     if event == "success":
         return f"[green]✓[/green] {name}"
     if event == "failed":
-        return f"[red]✗ {name}[/red]: {detail}"
+        first = (detail or "").strip().splitlines()[0] if (detail or "").strip() else detail
+        return f"[red]✗ {name}[/red]: {first}"
     return None
 
 
 def run_summary(report: RunReport) -> Table:
     table = Table(title=f"{report.dag_id} · {report.state} in {report.duration:.1f}s", title_justify="left")
-    for column in ("step", "state", "duration", "table", "rows written"):
+    for column in ("step", "state", "duration", "table", "rows written", "checks"):
         table.add_column(column, justify="right" if column in ("duration", "rows written") else "left")
     for task in report.tasks:
         table.add_row(*_task_row(task))
@@ -42,7 +44,20 @@ def _task_row(task: TaskReport) -> list[str]:
         duration,
         str(result.get("table", "")),
         str(result.get("rows", "")) if "rows" in result and "table" in result else "",
+        _checks_cell(result, task.error),
     ]
+
+
+def _checks_cell(result: dict[str, Any], error: str | None) -> str:
+    """`5 passed`, `4 passed, 1 warn`, or for a step blocked by its checks `2 failed`."""
+    checks = result.get("checks")
+    if isinstance(checks, dict):
+        parts = [f"{checks.get('passed', 0)} passed"]
+        if checks.get("warned"):
+            parts.append(f"[yellow]{len(checks['warned'])} warn[/yellow]")
+        return ", ".join(parts)
+    match = re.match(r"(\d+) check\(s\) failed", error or "")
+    return f"[red]{match.group(1)} failed[/red]" if match else ""
 
 
 def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:

@@ -3,13 +3,17 @@
 Creation, schema evolution and the data change share one pyiceberg transaction: if anything fails (or the process
 is killed) before the commit, the catalog still points at the previous metadata and readers see the table as it
 was. Data files written before a failed commit are unreferenced (invisible) and left for table maintenance.
+
+With `branch` (write-audit-publish), the same commit cuts the audit branch from `main`'s head and writes the new
+snapshot to the branch only; `main` does not move (lakehouse/wap.py publishes it). A new table is created with an
+empty snapshot on `main` first (pyiceberg writes branches only of a table that has one).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -31,52 +35,100 @@ class WriteResult:
     table: str
     mode: str
     rows: int
-    snapshot_id: int | None
+    snapshot_id: int | None  # the snapshot written (on `branch` until published)
     created: bool
+    branch: str | None = None  # the audit branch written, None: main
+    base_snapshot_id: int | None = None  # main's head the audit branch was cut from
+    checks: dict[str, Any] | None = None  # the check report's summary, once published
+    already_published: bool = False  # an earlier try of this run published: nothing was written
 
 
 def write_table(
-    catalog: Catalog, output: Output, data: pa.Table, properties: dict[str, str] | None = None
+    catalog: Catalog,
+    output: Output,
+    data: pa.Table,
+    properties: dict[str, str] | None = None,
+    branch: str | None = None,
 ) -> WriteResult:
-    from pyiceberg.exceptions import NoSuchTableError
+    from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 
     data = normalize(data)
     props = properties or {}
     namespace, _ = split_table(output.table)
     catalog.create_namespace_if_not_exists(namespace)
+    created = False
     try:
         table = catalog.load_table(output.table)
     except NoSuchTableError:
-        return _create(catalog, output, data, props)
+        if branch is None:
+            return _create(catalog, output, data, props)
+        try:
+            _create(catalog, output, data, props, empty=True)
+            created = True
+        except TableAlreadyExistsError:  # another writer created it first: write on top of it
+            pass
+        table = catalog.load_table(output.table)
     aligned = align(output.table, table.schema().as_arrow(), data)
     tx = table.transaction()
     if aligned.evolve:
         with tx.update_schema() as update:
             update.union_by_name(aligned.data.schema)
-    _apply_mode(tx, output, aligned.data, props, evolved=aligned.evolve)
+    base = None
+    if branch is not None:
+        from akko_orchestrator.lakehouse.wap import cut_branch, ensure_main_snapshot
+
+        ensure_main_snapshot(tx, props)  # a table left empty (no snapshot) by an earlier, killed try
+        base = cut_branch(tx, branch)
+    _apply_mode(tx, output, aligned.data, props, evolved=aligned.evolve, branch=branch)
     committed = tx.commit_transaction()
-    return _result(output, aligned.data, committed, created=False)
+    if branch is None:
+        return _result(output, aligned.data, committed, created=False)
+    head = committed.snapshot_by_name(branch)
+    return WriteResult(
+        output.table,
+        output.mode,
+        aligned.data.num_rows,
+        head.snapshot_id if head else None,
+        created,
+        branch,
+        base,
+    )
 
 
-def _create(catalog: Catalog, output: Output, data: pa.Table, props: dict[str, str]) -> WriteResult:
+def _create(
+    catalog: Catalog, output: Output, data: pa.Table, props: dict[str, str], empty: bool = False
+) -> WriteResult:
     tx = catalog.create_table_transaction(output.table, schema=data.schema)
     if output.partition_by:
         _check_partition_columns(output, data)
         with tx.update_spec() as spec:
             for field in output.partition_by:
                 _add_partition_field(spec, field)
-    tx.append(data, snapshot_properties=props)
+    if empty:
+        from akko_orchestrator.lakehouse.wap import ensure_main_snapshot
+
+        ensure_main_snapshot(tx, props)
+    else:
+        tx.append(data, snapshot_properties=props)
     table = tx.commit_transaction()
     return _result(output, data, table, created=True)
 
 
 def _apply_mode(
-    tx: Transaction, output: Output, data: pa.Table, props: dict[str, str], evolved: bool = False
+    tx: Transaction,
+    output: Output,
+    data: pa.Table,
+    props: dict[str, str],
+    evolved: bool = False,
+    branch: str | None = None,
 ) -> None:
+    from pyiceberg.table.refs import MAIN_BRANCH
+
+    ref = branch or MAIN_BRANCH
     if output.mode == "append":
-        tx.append(data, snapshot_properties=props)
+        tx.append(data, snapshot_properties=props, branch=ref)
     elif output.mode == "overwrite":
-        tx.overwrite(data, snapshot_properties=props)
+        tx.overwrite(data, snapshot_properties=props, branch=ref)
     elif evolved:
         # pyiceberg 0.12's upsert reads the matched rows with the pre-evolution schema and fails
         # (apache/iceberg-python#2467, #3105): replace every row whose key is in `data` instead.
@@ -84,11 +136,14 @@ def _apply_mode(
 
         _check_unique_keys(output, data)
         tx.overwrite(
-            data, overwrite_filter=create_match_filter(data, list(output.keys)), snapshot_properties=props
+            data,
+            overwrite_filter=create_match_filter(data, list(output.keys)),
+            snapshot_properties=props,
+            branch=ref,
         )
     else:
         _check_unique_keys(output, data)
-        tx.upsert(data, join_cols=list(output.keys), snapshot_properties=props)
+        tx.upsert(data, join_cols=list(output.keys), snapshot_properties=props, branch=ref)
 
 
 def _check_unique_keys(output: Output, data: pa.Table) -> None:

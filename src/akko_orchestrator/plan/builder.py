@@ -195,17 +195,70 @@ class _Planner:
         return sorted(inferred | (set(step.after) & known) - {step.id})
 
     def _reads(self, index: int, step: Step) -> list[str]:
+        checked = self._check_reads(index, step)
         if isinstance(step, SparkStep):
             self._check_script(index, step)
-            return sorted(set(step.inputs))
+            return sorted(set(step.inputs) | checked)
         if isinstance(step, PythonStep):
-            return sorted(set(step.inputs))
+            return sorted(set(step.inputs) | checked)
         if not isinstance(step, SqlStep):
-            return []
-        tables: set[str] = set()
+            return sorted(checked)
+        tables: set[str] = set(checked)
         for sql in self._sql_texts(index, step):
             tables.update(self._sql_reads(sql))
         return sorted(tables)
+
+    def _check_reads(self, index: int, step: Step) -> set[str]:
+        """Validate the step's `checks` and return the other tables they read (a relationship's table, custom
+        check SQL): the step waits for their writers like for its inputs."""
+        if not step.checks:
+            return set()
+        output = _output_table(step)
+        if output is None:
+            reason = "`checks` need an output table: they audit what the step writes before it is published"
+            self.issues.append(
+                self.source.issue(("steps", index, "checks"), reason, "add `output` or remove them")
+            )
+            return set()
+        from akko_orchestrator.quality.checks import check_name  # deferred: only specs with checks pay
+
+        reads: set[str] = set()
+        names: dict[str, int] = {}
+        for position, check in enumerate(step.checks):
+            loc = ("steps", index, "checks", position)
+            name = check_name(check, position)
+            if name in names:
+                reason = f"two checks named '{name}' (the first is checks[{names[name]}])"
+                self.issues.append(self.source.issue(loc, reason, "give one a distinct `name`"))
+            names.setdefault(name, position)
+            if check.relationships is not None:
+                reads.add(check.relationships.to)
+            texts = []
+            if check.sql is not None:
+                texts.append(SqlText(check.sql, (*loc, "sql")))
+            if check.expression is not None:
+                texts.append(SqlText(check.expression, (*loc, "expression")))
+            for sql in texts:
+                reads.update(self._check_sql(sql, as_condition=sql.loc[-1] == "expression"))
+        return reads - {output}
+
+    def _check_sql(self, sql: SqlText, as_condition: bool) -> list[str]:
+        """A check's SQL parses as Trino (a condition: as a WHERE clause) and, on the embedded profile, runs on
+        DuckDB as on Trino; errors at their line and column."""
+        prefix = "SELECT 1 FROM _akko_t WHERE " if as_condition else ""
+        wrapped = SqlText(prefix + sql.text, sql.loc, sql.file, sql.display)
+        try:
+            refs = tables_read(wrapped.text)
+        except SqlSyntaxError as exc:
+            offset = max(_offset_of(wrapped.text, exc.line, exc.column) - len(prefix), 0)
+            self.issues.append(
+                sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
+            )
+            return []
+        if self.engine == "embedded":
+            for offset, message in self._embedded_issues(wrapped.text):
+                self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
+        return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
 
     def _check_script(self, index: int, step: SparkStep) -> None:
         """The script exists, compiles, and defines the function (no import: it may need pyspark)."""

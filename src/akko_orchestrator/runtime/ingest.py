@@ -15,8 +15,9 @@ import pyarrow as pa
 
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.arrow_io import keep_last_per_key, normalize, read_file, records_to_arrow
-from akko_orchestrator.lakehouse.writer import WriteResult, write_table
+from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.publish import write_arrow
 from akko_orchestrator.spec.models import HttpSource, IngestStep, SqlSource
 
 
@@ -62,7 +63,7 @@ def commit_staged(ctx: StepContext, step: IngestStep, keys: list[str]) -> WriteR
     data = pa.concat_tables(tables, promote_options="permissive")
     if step.output.mode == "merge":
         data = keep_last_per_key(data, list(step.output.keys))
-    result = write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+    result = write_arrow(ctx, step.output, step.checks, data)
     ctx.object_store.delete(ctx.staging_key(""))
     return result
 
@@ -78,7 +79,7 @@ def ingest(ctx: StepContext, step: IngestStep) -> WriteResult:
         data = fetch_http(source.http)
     else:
         data = fetch_sql(source.sql)  # type: ignore[arg-type]
-    return write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+    return write_arrow(ctx, step.output, step.checks, data)
 
 
 HTTP_TIMEOUT = 60.0  # seconds per request, unless the Airflow connection's extra sets `timeout`

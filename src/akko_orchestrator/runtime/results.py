@@ -20,6 +20,8 @@ def write_summary(result: WriteResult) -> dict[str, Any]:
         "rows": result.rows,
         "snapshot_id": result.snapshot_id,
         "created": result.created,
+        **({"checks": result.checks} if result.checks else {}),
+        **({"already_published": True} if result.already_published else {}),
     }
 
 

@@ -11,9 +11,10 @@ import pyarrow as pa
 
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.arrow_io import to_arrow
-from akko_orchestrator.lakehouse.writer import WriteResult, write_table
+from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.plan.builder import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.publish import write_arrow
 from akko_orchestrator.runtime.results import format_text, json_safe, table_preview
 from akko_orchestrator.spec.models import PythonStep, SqlStep
 
@@ -30,7 +31,7 @@ def run_sql(ctx: StepContext, planned: PlannedStep, sql_text: dict[str, str]) ->
             log.info("%s.%s (%d rows):\n%s", step.id, name, table.num_rows, format_text(table))
         return {"queries": results}
     data = ctx.sql_engine.query(sql_text["sql"], list(planned.reads))
-    return write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+    return write_arrow(ctx, step.output, step.checks, data)
 
 
 def run_python(ctx: StepContext, planned: PlannedStep) -> WriteResult | dict[str, Any]:
@@ -45,7 +46,7 @@ def run_python(ctx: StepContext, planned: PlannedStep) -> WriteResult | dict[str
                 f"{step.function} returned None but the step has an output table {step.output.table}"
             )
         data = to_arrow(value, step.function)
-        return write_table(ctx.catalog, step.output, data, ctx.snapshot_properties)
+        return write_arrow(ctx, step.output, step.checks, data)
     if isinstance(value, pa.Table):
         return {"result": table_preview(value)}
     return {"result": json_safe(value)} if value is not None else {}

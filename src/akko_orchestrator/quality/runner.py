@@ -1,0 +1,226 @@
+"""Run a table's checks on a SQL engine against one snapshot (the audit branch's head) and judge them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any
+
+from akko_orchestrator.plan.sql_refs import tables_read
+from akko_orchestrator.quality.checks import (
+    CheckPlan,
+    CompiledCheck,
+    compile_checks,
+    max_age_seconds,
+    percent,
+    sample_sql,
+)
+from akko_orchestrator.quality.report import SAMPLE_ROWS, CheckReport, CheckResult
+from akko_orchestrator.spec.models import Check
+
+if TYPE_CHECKING:
+    from akko_orchestrator.engines.base import SqlEngine
+
+
+def run_checks(
+    engine: SqlEngine,
+    table: str,
+    checks: list[Check],
+    snapshot_id: int | None,
+    previous_rows: int | None,
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """`snapshot_id`: the snapshot checked (None: the table's current one); `previous_rows`: the rows of the table
+    before this write (None: it had none), for relative row counts."""
+    started = time.perf_counter()
+    plan = compile_checks(table, checks)
+    versions = {table: snapshot_id} if snapshot_id is not None else None
+    reads = _reads(plan)
+    metrics: dict[str, Any] = {}
+    if plan.aggregate_sql is not None:
+        row = engine.query(plan.aggregate_sql, reads, versions=versions).to_pylist()[0]
+        metrics = {key.lower(): value for key, value in row.items()}
+    now = now or dt.datetime.now(dt.UTC)
+    results = []
+    for index, compiled in enumerate(plan.checks):
+        result = _judge(engine, plan, compiled, f"c{index}", metrics, previous_rows, now, reads, versions)
+        results.append(result)
+    return CheckReport(table, snapshot_id, results, time.perf_counter() - started)
+
+
+def _reads(plan: CheckPlan) -> list[str]:
+    reads = {plan.table}
+    for compiled in plan.checks:
+        if compiled.check.relationships is not None:
+            reads.add(compiled.check.relationships.to)
+        if compiled.statement is not None:
+            reads.update(ref.qualified for ref in tables_read(compiled.statement) if ref.namespace)
+    return sorted(reads)
+
+
+def _judge(
+    engine: SqlEngine,
+    plan: CheckPlan,
+    compiled: CompiledCheck,
+    prefix: str,
+    metrics: dict[str, Any],
+    previous_rows: int | None,
+    now: dt.datetime,
+    reads: list[str],
+    versions: dict[str, int] | None,
+) -> CheckResult:
+    check = compiled.check
+    kind = compiled.kind
+    base = {"name": compiled.name, "kind": kind, "severity": check.severity}
+    if kind == "row_count":
+        return _row_count(check, int(metrics["total_rows"]), previous_rows, base)
+    if kind == "freshness":
+        return _freshness(check, metrics[f"{prefix}_newest"], now, base)
+    if kind == "sql":
+        counted = engine.query(
+            f"SELECT count(*) AS failing FROM ({compiled.statement}) AS _akko_failing",
+            reads,
+            versions=versions,
+        )
+        failing = int(counted.column(0)[0].as_py())
+        observed, expected, column = f"{failing} row(s) returned", "the query returns no rows", None
+    else:
+        failing = int(metrics[f"{prefix}_failing"] or 0)
+        observed, expected, column = _describe(check, failing, metrics, prefix)
+    sample = None
+    if failing:
+        statement = sample_sql(plan, compiled, SAMPLE_ROWS)
+        if statement is not None:
+            from akko_orchestrator.runtime.results import table_preview
+
+            sample = table_preview(engine.query(statement, reads, versions=versions), SAMPLE_ROWS)
+    return CheckResult(
+        **base,
+        passed=failing == 0,
+        failing_rows=failing,
+        observed=observed,
+        expected=expected,
+        column=column,
+        sample=sample,
+    )
+
+
+def _describe(
+    check: Check, failing: int, metrics: dict[str, Any], prefix: str
+) -> tuple[str, str, str | None]:
+    kind = check.kind
+    if kind == "not_null":
+        columns = ", ".join(check.not_null or [])
+        return f"{failing} row(s) with NULL", f"no NULL in {columns}", columns
+    if kind == "unique":
+        columns = ", ".join(check.unique or [])
+        return f"{failing} duplicate row(s)", f"({columns}) unique", columns
+    if kind == "accepted_values":
+        spec = check.accepted_values
+        assert spec is not None
+        values = ", ".join(str(v) for v in spec.values)
+        return f"{failing} row(s) outside", f"{spec.column} in ({values})", spec.column
+    if kind == "range":
+        spec = check.range
+        assert spec is not None
+        low, high = metrics[f"{prefix}_min"], metrics[f"{prefix}_max"]
+        rule = " and ".join(
+            part
+            for part in (
+                f">= {spec.min}" if spec.min is not None else "",
+                f"<= {spec.max}" if spec.max is not None else "",
+            )
+            if part
+        )
+        return (
+            f"{failing} row(s) outside; min {_text(low)}, max {_text(high)}",
+            f"{spec.column} {rule}",
+            spec.column,
+        )
+    if kind == "relationships":
+        spec = check.relationships
+        assert spec is not None
+        return (
+            f"{failing} row(s) without a match",
+            f"{spec.column} in {spec.to}.{spec.field or spec.column}",
+            spec.column,
+        )
+    return f"{failing} row(s) not meeting it", str(check.expression), None
+
+
+def _row_count(check: Check, rows: int, previous: int | None, base: dict[str, Any]) -> CheckResult:
+    spec = check.row_count
+    assert spec is not None
+    problems, rules = [], []
+    if spec.min is not None:
+        rules.append(f">= {spec.min} rows")
+        if rows < spec.min:
+            problems.append(f"below {spec.min}")
+    if spec.max is not None:
+        rules.append(f"<= {spec.max} rows")
+        if rows > spec.max:
+            problems.append(f"above {spec.max}")
+    if spec.max_shrink is not None:
+        rules.append(f"shrinks <= {spec.max_shrink}")
+        if previous and rows < previous * (1 - percent(spec.max_shrink)):
+            problems.append(f"shrank {100 * (previous - rows) / previous:.1f}%")
+    if spec.max_growth is not None:
+        rules.append(f"grows <= {spec.max_growth}")
+        if previous and rows > previous * (1 + percent(spec.max_growth)):
+            problems.append(f"grew {100 * (rows - previous) / previous:.1f}%")
+    observed = f"{rows} rows" + (f" (was {previous})" if previous is not None else " (new table)")
+    if problems:
+        observed += ": " + ", ".join(problems)
+    return CheckResult(
+        **base, passed=not problems, failing_rows=None, observed=observed, expected=", ".join(rules)
+    )
+
+
+def _freshness(check: Check, newest: Any, now: dt.datetime, base: dict[str, Any]) -> CheckResult:
+    spec = check.freshness
+    assert spec is not None
+    limit = max_age_seconds(check)
+    expected = f"newest {spec.column} at most {spec.max_age} old"
+    if newest is None:
+        return CheckResult(
+            **base,
+            passed=False,
+            failing_rows=None,
+            observed="no values",
+            expected=expected,
+            column=spec.column,
+        )
+    if isinstance(newest, dt.datetime):
+        moment = (
+            newest if newest.tzinfo else newest.replace(tzinfo=dt.UTC)
+        )  # Iceberg `timestamp`: UTC by AKKO's rule
+    elif isinstance(newest, dt.date):
+        moment = dt.datetime.combine(newest + dt.timedelta(days=1), dt.time(), dt.UTC)  # a date lasts all day
+    else:
+        raise TypeError(
+            f"freshness of {spec.column}: not a date or timestamp column ({type(newest).__name__})"
+        )
+    age = (now - moment).total_seconds()
+    observed = f"newest {_text(newest)} ({_age(age)} old)"
+    return CheckResult(
+        **base,
+        passed=age <= limit,
+        failing_rows=None,
+        observed=observed,
+        expected=expected,
+        column=spec.column,
+    )
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
