@@ -495,6 +495,108 @@ def test_trino_writes_pyiceberg_reads(catalog: Any, trino: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Write-audit-publish: pyiceberg writes a snapshot to a branch, TrinoEngine reads it pinned
+
+
+CLUSTER_PROJECT_YAML = """\
+project: wap
+lakehouse: akko
+profile: cluster
+profiles:
+  cluster:
+    engine: cluster
+    catalog:
+      type: sql
+      uri: ${AKKO_CATALOG_URI}
+      warehouse: ${AKKO_WAREHOUSE}
+      password: {env: AKKO_CATALOG_PASSWORD}
+    object_store: {uri: objects}
+    trino: {conn_id: akko_trino, catalog: iceberg}
+    spark: {remote: "sc://127.0.0.1:15002"}
+"""
+
+
+def test_trino_engine_reads_a_pinned_branch_snapshot(
+    stack: RunningStack, catalog: Any, tmp_path: Path
+) -> None:
+    """ids 1-3 on main; the branch `audit`, made from main, gets ids 4-5; then main gets a column and id 9, so the
+    audit snapshot is no ancestor of main's head and has an older schema. Queries naming the table as usual read
+    the audit snapshot when pinned (aliases, the `iceberg.` prefix, a join with an unpinned table), main otherwise;
+    DuckDB answers the same."""
+    from pyiceberg.types import StringType
+
+    from akko_orchestrator.config.project import load_project
+    from akko_orchestrator.engines.duckdb_engine import DuckDBEngine
+    from akko_orchestrator.engines.trino_engine import TrinoEngine
+
+    sales, regions = f"{NAMESPACE}.wap_sales", f"{NAMESPACE}.wap_regions"
+    for name in (sales, regions):
+        if catalog.table_exists(name):
+            catalog.drop_table(name)
+
+    def rows(ids: list[int], region: list[str], **more: list[Any]) -> pa.Table:
+        columns = {"id": pa.array(ids, pa.int64()), "region": pa.array(region, pa.string())}
+        return pa.table({**columns, **{k: pa.array(v, pa.string()) for k, v in more.items()}})
+
+    table = catalog.create_table(sales, schema=rows([], []).schema)
+    table.append(rows([1, 2, 3], ["eu", "us", "eu"]))
+    table.manage_snapshots().create_branch(table.current_snapshot().snapshot_id, "audit").commit()
+    transaction = table.transaction()
+    transaction.append(rows([4, 5], ["eu", "us"]), branch="audit")
+    transaction.commit_transaction()
+    audit = catalog.load_table(sales).metadata.refs["audit"].snapshot_id
+    with catalog.load_table(sales).update_schema() as update:
+        update.add_column("note", StringType())
+    catalog.load_table(sales).append(rows([9], ["us"], note=["late"]))
+    catalog.create_table(regions, schema=rows([], []).schema.append(pa.field("name", pa.string()))).append(
+        rows([1, 2], ["eu", "us"], name=["Europe", "USA"])
+    )
+    main = catalog.load_table(sales).current_snapshot().snapshot_id
+
+    (tmp_path / "akko.yaml").write_text(CLUSTER_PROJECT_YAML)
+    tables = [regions, sales]
+    queries = {
+        "ids": f"SELECT id FROM {sales} ORDER BY id",
+        "alias": f"SELECT max(s.id) AS top, count(*) AS n FROM iceberg.{sales} s WHERE s.id > 0",
+        "join": f"SELECT r.name, count(*) AS n FROM {sales} AS s JOIN iceberg.{regions} r ON r.region = s.region "
+        "GROUP BY r.name ORDER BY r.name",
+        "star": f"SELECT * FROM {sales} ORDER BY id",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in stack.env.items():
+            patch.setenv(key, value)
+        trino = TrinoEngine(load_project(tmp_path, profile="cluster"), catalog)
+        duck = DuckDBEngine(catalog)
+        try:
+            answers = {}
+            for engine_name, engine in (("trino", trino), ("duckdb", duck)):
+                for versions in (None, {sales.upper(): audit}):
+                    for label, sql in queries.items():
+                        result = engine.query(sql, tables, versions=versions)
+                        answers[engine_name, versions is not None, label] = (
+                            result.column_names,
+                            result.to_pylist(),
+                        )
+        finally:
+            trino.close()
+            duck.close()
+
+    def answer(pinned: bool, label: str) -> tuple[list[str], list[dict[str, Any]]]:
+        assert answers["trino", pinned, label] == answers["duckdb", pinned, label], label
+        return answers["trino", pinned, label]
+
+    assert answer(True, "ids")[1] == [{"id": i} for i in (1, 2, 3, 4, 5)]
+    assert answer(False, "ids")[1] == [{"id": i} for i in (1, 2, 3, 9)]
+    assert answer(True, "alias")[1] == [{"top": 5, "n": 5}]
+    assert answer(False, "alias")[1] == [{"top": 9, "n": 4}]
+    assert answer(True, "join")[1] == [{"name": "Europe", "n": 3}, {"name": "USA", "n": 2}]
+    assert answer(False, "join")[1] == [{"name": "Europe", "n": 2}, {"name": "USA", "n": 2}]
+    assert answer(True, "star")[0] == ["id", "region"]  # the snapshot's schema: `note` came later
+    assert answer(False, "star")[0] == ["id", "region", "note"]
+    assert catalog.load_table(sales).current_snapshot().snapshot_id == main  # reading moved nothing
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Trino's `postgresql` catalog on the operational database
 
 

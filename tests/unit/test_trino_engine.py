@@ -139,6 +139,119 @@ def test_an_empty_result_keeps_its_schema() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Pinned snapshots: the SQL rewrite
+
+
+def _versions_read(sql: str) -> list[tuple[str, str | None, str | None]]:
+    """Each table reference of `sql` as Trino would parse it: (catalog.ns.table, version, alias)."""
+    import sqlglot
+    from sqlglot import exp
+
+    found = []
+    for table in sqlglot.parse_one(sql, read="trino").find_all(exp.Table):
+        version = table.args.get("version")
+        found.append(
+            (
+                ".".join(p.name for p in table.parts).lower(),
+                version.expression.name if version is not None else None,
+                table.alias or None,
+            )
+        )
+    return sorted(found, key=str)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT count(*) FROM demo.sales", "SELECT count(*) FROM demo.sales FOR VERSION AS OF 42"),
+        ("SELECT * FROM iceberg.demo.sales s", "SELECT * FROM iceberg.demo.sales FOR VERSION AS OF 42 s"),
+        (
+            'SELECT * FROM "DEMO"."Sales" AS s WHERE s.id > 1',
+            'SELECT * FROM "DEMO"."Sales" FOR VERSION AS OF 42 AS s WHERE s.id > 1',
+        ),
+        (
+            "select x from LAKE.Demo.SALES as t(x)",
+            "select x from LAKE.Demo.SALES FOR VERSION AS OF 42 as t(x)",
+        ),
+        (  # the version clause comes before TABLESAMPLE too (Trino: relationPrimary, then alias, then sample)
+            "SELECT * FROM demo.sales TABLESAMPLE BERNOULLI (50)",
+            "SELECT * FROM demo.sales FOR VERSION AS OF 42 TABLESAMPLE BERNOULLI (50)",
+        ),
+    ],
+)
+def test_pinned_table_references_read_the_snapshot(sql: str, expected: str) -> None:
+    assert trino_engine.pin_versions(sql, {"demo.sales": 42}, ("iceberg", "lake")) == expected
+
+
+def test_every_reference_is_pinned_and_only_those_of_pinned_tables() -> None:
+    sql = """-- café: offsets count characters
+WITH sales AS (SELECT 1 AS id)  -- a CTE named like the table: not the table
+SELECT 'é – №' AS text, s.id
+FROM demo.sales s
+JOIN iceberg.demo.regions r ON r.region = s.region
+JOIN (SELECT id FROM iceberg.demo.sales) AS again ON again.id = s.id
+LEFT JOIN postgresql.demo.sales AS operational ON operational.id = s.id
+WHERE EXISTS (SELECT 1 FROM demo.SALES x WHERE x.id = s.id) AND s.id IN (SELECT id FROM sales)"""
+    pinned = trino_engine.pin_versions(sql, {"Demo.Sales": 7}, ("iceberg",))
+    assert pinned.replace(" FOR VERSION AS OF 7", "") == sql  # the rest of the text as written
+    assert _versions_read(pinned) == sorted(
+        [
+            ("demo.sales", "7", "s"),
+            ("iceberg.demo.regions", None, "r"),
+            ("iceberg.demo.sales", "7", None),
+            ("postgresql.demo.sales", None, "operational"),  # another catalog: another table
+            ("demo.sales", "7", "x"),
+            ("sales", None, None),
+        ],
+        key=str,
+    )
+
+
+def test_a_join_of_a_pinned_table_with_an_unpinned_one() -> None:
+    sql = "SELECT * FROM iceberg.demo.sales s JOIN demo.regions r ON r.region = s.region"
+    assert trino_engine.pin_versions(sql, {"demo.sales": 1, "demo.other": 2}) == (
+        "SELECT * FROM iceberg.demo.sales FOR VERSION AS OF 1 s JOIN demo.regions r ON r.region = s.region"
+    )
+    both = trino_engine.pin_versions(sql, {"demo.sales": 1, "demo.regions": 2})
+    assert _versions_read(both) == [("demo.regions", "2", "r"), ("iceberg.demo.sales", "1", "s")]
+
+
+def test_tables_written_to_are_not_pinned() -> None:
+    insert = trino_engine.pin_versions(
+        "INSERT INTO demo.sales (id) SELECT id + 1 FROM demo.sales", {"demo.sales": 3}
+    )
+    assert insert == "INSERT INTO demo.sales (id) SELECT id + 1 FROM demo.sales FOR VERSION AS OF 3"
+    merge = trino_engine.pin_versions(
+        "MERGE INTO demo.sales t USING demo.sales s ON t.id = s.id WHEN MATCHED THEN DELETE",
+        {"demo.sales": 3},
+    )
+    assert (
+        merge
+        == "MERGE INTO demo.sales t USING demo.sales FOR VERSION AS OF 3 s ON t.id = s.id WHEN MATCHED THEN DELETE"
+    )
+
+
+def test_a_query_that_already_travels_in_time_cannot_be_pinned() -> None:
+    with pytest.raises(AkkoError, match="already reads it with FOR VERSION/TIMESTAMP AS OF"):
+        trino_engine.pin_versions("SELECT * FROM demo.sales FOR VERSION AS OF 1", {"demo.sales": 2})
+
+
+def test_the_regenerated_sql_pins_the_same_references() -> None:
+    """The fallback when a reference has no position in the text: sqlglot writes the whole query."""
+    import sqlglot
+
+    sql = "SELECT * FROM iceberg.demo.sales s JOIN demo.regions r ON r.region = s.region, other.demo.sales o"
+    regenerated = trino_engine._pin_in_tree(
+        sqlglot.parse_one(sql, read="trino"), {"demo.sales": 5}, {"iceberg"}
+    )
+    assert regenerated == (
+        "SELECT * FROM iceberg.demo.sales FOR VERSION AS OF 5 AS s JOIN demo.regions AS r ON r.region = s.region, "
+        "other.demo.sales AS o"
+    )
+    assert _versions_read(regenerated) == _versions_read(trino_engine.pin_versions(sql, {"demo.sales": 5}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # A fake Trino over HTTPS
 
 
@@ -493,3 +606,36 @@ def test_undefined_connection_says_how_to_define_it(tmp_path: Path) -> None:
         raised.value
     )
     assert "AIRFLOW_CONN_NOWHERE_TO_BE_FOUND" in str(raised.value)
+
+
+def test_query_runs_the_pinned_sql(
+    fake_trino: FakeTrino, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Pinned after the lakehouse catalog is renamed; without `versions`, the SQL is sent unchanged."""
+    _connect(monkeypatch, fake_trino)
+    fake_trino.answers.extend({"columns": [_column("n", "bigint")], "data": [[3]]} for _ in range(2))
+    engine = TrinoEngine(_project(tmp_path), None)
+    sql = "SELECT count(*) AS n FROM iceberg.demo.sales s JOIN demo.regions r ON r.region = s.region"
+    tables = ["demo.regions", "demo.sales"]
+    assert engine.query(sql, tables, versions={"demo.sales": 8_000_000_000_000_000_001}).to_pylist() == [
+        {"n": 3}
+    ]
+    assert engine.query(sql, tables).to_pylist() == [{"n": 3}]
+    engine.close()
+    pinned, unpinned = (request["sql"] for request in fake_trino.received)
+    assert _versions_read(pinned) == [
+        ("demo.regions", None, "r"),
+        ("lakehouse.demo.sales", "8000000000000000001", "s"),
+    ]
+    assert unpinned == engine._lakehouse_catalog(sql) and "VERSION" not in unpinned
+
+
+def test_pins_are_checked_before_anything_is_sent(tmp_path: Path) -> None:
+    engine = TrinoEngine(_project(tmp_path, conn_id="nowhere_to_be_found"), None)
+    with pytest.raises(
+        AkkoError, match="cannot pin table demo.other to snapshot 1: the query reads demo.sales"
+    ):
+        engine.query("SELECT * FROM demo.sales", ["demo.sales"], versions={"demo.other": 1})
+    with pytest.raises(AkkoError, match="must be an integer"):
+        text = {"demo.sales": "1; DROP TABLE demo.sales"}
+        engine.query("SELECT * FROM demo.sales", ["demo.sales"], versions=text)  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,11 +28,35 @@ class SqlEngine(ABC):
     capabilities: Capabilities
 
     @abstractmethod
-    def query(self, sql: str, tables: list[str]) -> pa.Table:
-        """Run one query in Trino SQL that reads `tables` (namespace.table) and return its result."""
+    def query(self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None) -> pa.Table:
+        """Run one query in Trino SQL that reads `tables` (namespace.table) and return its result.
+
+        `versions` pins some of `tables` (by the same names) to an Iceberg snapshot id: every reference to such a
+        table in `sql` reads that snapshot instead of the current one, also a snapshot on a branch other than
+        main (write-audit-publish checks read the audit branch's snapshot). `sql` itself names the table as
+        usual, without time travel. A name in `versions` that is not in `tables` is an error."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def pinned_versions(tables: list[str], versions: Mapping[str, int] | None) -> dict[str, int]:
+    """`versions` checked against `tables`, keyed by lower-case name (SQL names are case-insensitive)."""
+    if not versions:
+        return {}
+    known = {name.lower() for name in tables}
+    pinned = {}
+    for name, snapshot_id in versions.items():
+        if name.lower() not in known:
+            raise AkkoError(
+                f"cannot pin table {name} to snapshot {snapshot_id}: "
+                f"the query reads {', '.join(tables) or 'no table'}"
+            )
+        # An int, never text: the id is written into the SQL that runs.
+        if isinstance(snapshot_id, bool) or not isinstance(snapshot_id, int):
+            raise AkkoError(f"snapshot id of table {name} must be an integer, not {snapshot_id!r}")
+        pinned[name.lower()] = snapshot_id
+    return pinned
 
 
 EngineFactory = Callable[["Project", "Catalog"], SqlEngine]

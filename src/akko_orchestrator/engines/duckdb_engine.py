@@ -1,5 +1,6 @@
 """DuckDB as the embedded SQL engine: Trino SQL transpiled by sqlglot, Iceberg tables read with DuckDB's iceberg
-extension at the snapshot current when the step starts. Results return as Arrow and are written by pyiceberg.
+extension at the snapshot current when the step starts, or at the snapshot a query pins (`snapshot_from_id`).
+Results return as Arrow and are written by pyiceberg.
 
 sqlglot translates the syntax; `trino_semantics` then corrects what DuckDB would answer differently from Trino, so a
 step gives the same rows and types on both profiles (tests/integration/test_sql_parity.py runs both): integer
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from akko_orchestrator.engines.base import Capabilities, SqlEngine, register
+from akko_orchestrator.engines.base import Capabilities, SqlEngine, pinned_versions, register
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.catalog import split_table
 
@@ -97,8 +98,9 @@ class DuckDBEngine(SqlEngine):
         self.catalog = catalog
         self.con = connect()
 
-    def query(self, sql: str, tables: list[str]) -> pa.Table:
-        schema = self._register(tables)
+    def query(self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None) -> pa.Table:
+        # Pinned tables are pinned in their views, so the SQL (and its refusal of time travel) is unchanged.
+        schema = self._register(tables, pinned_versions(tables, versions))
         # What DuckDB would answer differently from Trino is refused, never answered: `akko validate` already
         # refused the rest; the checks that need the tables' column types can only run here.
         from akko_orchestrator.plan.sql_support import embedded_unsupported
@@ -114,11 +116,14 @@ class DuckDBEngine(SqlEngine):
                 f"DuckDB could not run the query: {exc}\n--- as run on DuckDB:\n{translated}"
             ) from None
 
-    def _register(self, tables: list[str]) -> dict[str, dict[str, str]]:
-        """One view per table, pinned to the table's current metadata file (a consistent snapshot); returns the
-        tables' columns with their Trino types."""
+    def _register(
+        self, tables: list[str], versions: Mapping[str, int] | None = None
+    ) -> dict[str, dict[str, str]]:
+        """One view per table, pinned to the table's current metadata file (a consistent snapshot), or to the
+        snapshot `versions` names for it (lower-case names); returns the tables' columns with their Trino types."""
         from pyiceberg.exceptions import NoSuchTableError
 
+        versions = versions or {}
         schema = {}
         for name in tables:
             namespace, table = split_table(name)
@@ -128,12 +133,17 @@ class DuckDBEngine(SqlEngine):
                 raise AkkoError(
                     f"table {name} does not exist yet: run the pipeline that writes it first"
                 ) from None
+            scan = f"'{_quote(loaded.metadata_location)}'"
+            fields = loaded.schema().fields
+            snapshot_id = versions.get(name.lower())
+            if snapshot_id is not None:
+                scan += f", snapshot_from_id = {snapshot_id}"
+                fields = _snapshot_schema(loaded, name, snapshot_id).fields
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{namespace}"')
             self.con.execute(
-                f'CREATE OR REPLACE VIEW "{namespace}"."{table}" AS '
-                f"SELECT * FROM iceberg_scan('{_quote(loaded.metadata_location)}')"
+                f'CREATE OR REPLACE VIEW "{namespace}"."{table}" AS SELECT * FROM iceberg_scan({scan})'
             )
-            schema[name] = {field.name: trino_type(field.field_type) for field in loaded.schema().fields}
+            schema[name] = {field.name: trino_type(field.field_type) for field in fields}
         return schema
 
     @staticmethod
@@ -150,6 +160,19 @@ class DuckDBEngine(SqlEngine):
 
     def close(self) -> None:
         self.con.close()
+
+
+def _snapshot_schema(table: Any, name: str, snapshot_id: int) -> Any:
+    """The schema a snapshot was written with (iceberg_scan reads the snapshot with it); the table's current schema
+    for a snapshot that does not record one."""
+    snapshot = table.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        raise AkkoError(f"table {name} has no snapshot {snapshot_id}")
+    if snapshot.schema_id is not None:
+        found = table.metadata.schema_by_id(snapshot.schema_id)
+        if found is not None:
+            return found
+    return table.schema()
 
 
 def _quote(text: str) -> str:
