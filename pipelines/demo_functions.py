@@ -36,9 +36,29 @@ def sample_sales() -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
+def bad_sales(count: int) -> pa.Table:
+    """Rows the demo's quality gate must stop: a region that does not exist, no quantity, a duplicated id."""
+    rows = [
+        {
+            "sale_id": 1 + i % 12,
+            "sale_date": "2026-01-15",
+            "product": "Phone",
+            "region": "MARS",
+            "quantity": 0,
+            "unit_price": PRODUCTS["Phone"],
+        }
+        for i in range(count)
+    ]
+    return pa.Table.from_pylist(rows)
+
+
 def generate_sales(ctx, key: str) -> dict:
-    """Land the sample as CSV in the object store."""
+    """Land the sample as CSV in the object store; `akko run akko_e2e_pipeline --conf '{"bad_rows": 3}'` adds
+    rows that break demo.sales' checks, to see the quality gate keep them out."""
     table = sample_sales()
+    bad = int(ctx.params.get("bad_rows", 0))
+    if bad:
+        table = pa.concat_tables([table, bad_sales(bad)])
     path = ctx.object_store.write_csv(key, table)
     return {"rows": table.num_rows, "path": path}
 

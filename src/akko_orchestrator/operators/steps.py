@@ -38,9 +38,18 @@ class AkkoStepOperator(BaseOperator):
             run_id=context["run_id"],
             try_number=ti.try_number,
             map_index=getattr(ti, "map_index", -1),
+            params=dict(getattr(context.get("dag_run"), "conf", None) or {}),  # the run's `--conf`
         )
         try:
             return self.run(ctx, context)
+        except Exception as exc:
+            from akko_orchestrator.quality.report import ChecksFailed
+
+            if isinstance(exc, ChecksFailed):  # the same data fails the same checks: retrying only wastes time
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(str(exc)) from None
+            raise
         finally:
             ctx.close()
 

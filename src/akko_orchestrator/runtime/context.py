@@ -28,7 +28,7 @@ class StepContext:
     run_id: str = "local"
     try_number: int = 1
     map_index: int = -1
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the Airflow run's configuration (`akko run --conf`)
 
     @cached_property
     def catalog(self) -> Catalog:
