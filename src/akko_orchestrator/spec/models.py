@@ -149,6 +149,8 @@ Bound = int | float | date | datetime | str
 
 
 class AcceptedValues(SpecModel):
+    """Every non-NULL value of `column` is one of `values`."""
+
     column: Identifier
     values: list[Scalar] = Field(min_length=1, description="Every non-NULL value must be one of these.")
 
@@ -189,6 +191,9 @@ class RowCount(SpecModel):
 
 
 class Freshness(SpecModel):
+    """The newest value of `column` is at most `max_age` old when the check runs (a date counts until its end;
+    a timestamp without time zone is read as UTC)."""
+
     column: Identifier = Field(description="A timestamp or date column.")
     max_age: Duration = Field(description="The newest value must be at most this old, e.g. `26h`.")
 

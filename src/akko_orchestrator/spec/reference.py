@@ -99,6 +99,19 @@ FIELD_NOTES: dict[str, str] = {
     "SparkStep.output": "The Iceberg table Spark writes the returned DataFrame to (or the function writes itself).",
     "JdbcSource.conn_id": "Airflow connection (PostgreSQL) holding host, port, database, user and password.",
     "SparkSource.jdbc": "A table or query of a PostgreSQL database, read by Spark over JDBC.",
+    "Check.accepted_values": "Every non-NULL value of a column is one of a list.",
+    "Check.range": "Every non-NULL value of a column is within inclusive bounds.",
+    "Check.row_count": "The table's row count after the write: absolute bounds, or change relative to before.",
+    "Check.freshness": "The newest value of a timestamp or date column is recent enough.",
+    "Check.relationships": "Every non-NULL value of a column exists in another table (a foreign key).",
+    "AcceptedValues.column": "The column checked.",
+    "RangeCheck.column": "The column checked.",
+    "RangeCheck.min": "Lowest accepted value (inclusive).",
+    "RangeCheck.max": "Highest accepted value (inclusive).",
+    "RowCount.min": "Fewest rows the table may have after the write.",
+    "RowCount.max": "Most rows the table may have after the write.",
+    "Relationship.column": "The column of the checked table.",
+    "Relationship.to": "The table whose `field` must hold every value (the step runs after its writer).",
 }
 
 # Summaries for models without a docstring.
@@ -160,6 +173,23 @@ RULES: dict[str, list[str]] = {
         "Spark Connect server on the embedded catalog the first time (Java 17/21) and keeps it for later steps.",
         "A returned DataFrame is written by Spark itself (one Iceberg commit: create-as-select, append, "
         "overwrite, or MERGE INTO on `keys`); a function returning None must have committed to `output` itself.",
+    ],
+    "Check": [
+        "Give exactly one check kind per item, plus optional `name` and `severity`.",
+        "Check names (default: the kind and its columns, e.g. `unique_order_id`, `expression_3` for the third "
+        "check) must be unique in a step.",
+        "A step with `checks` writes its new snapshot to the Iceberg branch `akko_audit__<pipeline>__<step>`; "
+        "`main` does not move. All checks run against that snapshot, every metric in one SQL statement where "
+        "possible (custom `sql` checks run on their own), on the profile's SQL engine (DuckDB on `local`, Trino "
+        "on `cluster`). If no `error` check fails, `main` is fast-forwarded to it atomically and the table's "
+        "Airflow asset event follows; otherwise `main` is untouched, downstream steps and asset-triggered "
+        "pipelines do not run, the task fails (without retry) with a report, and the branch stays for "
+        "inspection until the next run or `akko tables --drop-audit`.",
+        "`expression` and `sql` are Trino SQL, checked by `akko validate` like a step's SQL; in `sql`, name "
+        "the step's own table to read the audited snapshot. Tables a check reads make the step wait for their "
+        "writers.",
+        "Results go to the task log, the step's XCom (`checks`), and the lakehouse table `akko.check_results` "
+        "(`akko checks PIPELINE`).",
     ],
     "Output": [
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",
@@ -236,6 +266,26 @@ EXAMPLES: dict[str, str] = {
     table: demo.sales
     mode: overwrite
     partition_by: [region]
+""",
+    "checks (write-audit-publish)": """\
+- id: transform_sales
+  kind: sql
+  sql: SELECT * FROM demo.raw_sales
+  output:
+    table: demo.sales
+    mode: overwrite
+  checks:
+    - unique: [sale_id]
+    - not_null: [sale_id, region]
+    - accepted_values: {column: region, values: [EU, US, APAC]}
+    - range: {column: quantity, min: 1, max: 1000}
+    - row_count: {min: 1, max_shrink: 10%}
+    - freshness: {column: sale_date, max_age: 2d}
+      severity: warn
+    - relationships: {column: product, to: demo.products, field: name}
+    - expression: revenue = quantity * unit_price
+    - sql: SELECT * FROM demo.sales WHERE sale_date > current_date
+      name: no_future_sales
 """,
     "python": """\
 - id: summary
@@ -345,7 +395,8 @@ def _checks_section() -> list[str]:
         "- Unique step ids; `after` naming existing steps; one writer per table; no dependency cycle.",
         "- `schedule`: a valid cron expression or Airflow preset.",
         "- SQL parses as Trino (positions inside inline SQL and `.sql` files are exact) and reads only "
-        "`namespace.table` tables of the lakehouse.",
+        "`namespace.table` tables of the lakehouse; so do checks' `expression` and `sql`.",
+        "- `checks` only on steps with an `output`, with distinct names.",
         "- Across files: unique pipeline ids, and every table read (SQL, `inputs`, `schedule.on`) is written "
         "by some pipeline or already exists (checked against the embedded catalog on the `embedded` engine).",
         "",
