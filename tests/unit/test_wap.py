@@ -121,3 +121,22 @@ def test_merge_and_overwrite_on_a_branch(catalog: SqlCatalog) -> None:
         catalog, Output(table="demo.t", mode="overwrite"), pa.table({"id": [9], "v": ["z"]}), RUN, BRANCH
     )
     assert ids(catalog, BRANCH) == [9] and ids(catalog) == [1, 2]
+
+
+def test_verify_branch_refuses_a_snapshot_left_by_another_attempt(catalog: SqlCatalog) -> None:
+    """pyiceberg's commit retry can drop the staged cut of the branch and put our snapshot on a stale branch:
+    the branch must hold the base plus this attempt's snapshots only."""
+    from akko_orchestrator.lakehouse.wap import verify_branch
+
+    write_table(catalog, Output(table="demo.t"), data(1))
+    stale = write_table(catalog, Output(table="demo.t"), data(2), {**RUN, "akko.write-id": "old"}, BRANCH)
+    ours = {**RUN, "akko.write-id": "new"}
+    table = catalog.load_table("demo.t")
+    tx = table.transaction()
+    tx.append(data(3), snapshot_properties=ours, branch=BRANCH)  # on top of the stale head, as a retry would
+    tx.commit_transaction()
+    head = catalog.load_table("demo.t").snapshot_by_name(BRANCH).snapshot_id
+    with pytest.raises(MainMoved):
+        verify_branch(catalog.load_table("demo.t"), BRANCH, head, stale.base_snapshot_id, "new")
+    good = write_table(catalog, Output(table="demo.t"), data(3), ours, branch=BRANCH)
+    verify_branch(catalog.load_table("demo.t"), BRANCH, good.snapshot_id, good.base_snapshot_id, "new")

@@ -114,6 +114,28 @@ def stamp(catalog: Catalog, table_name: str, branch: str, properties: dict[str, 
     tx.commit_transaction()
 
 
+def verify_branch(table: Table, branch: str, head_id: int | None, base_id: int | None, write_id: str) -> None:
+    """The branch holds exactly `base_id` plus the snapshots of this write attempt (`akko.write-id`), else raise
+    `MainMoved`. Why: when a commit conflicts, pyiceberg retries it by re-applying the data change on the
+    branch's head of the moment, dropping the staged cut of the branch; the snapshot could then sit on a stale
+    branch (rows of an earlier try) or on no parent at all (none of main's rows)."""
+    from pyiceberg.table.snapshots import ancestors_of
+
+    head = table.metadata.snapshot_by_id(head_id) if head_id is not None else None
+    for snapshot in ancestors_of(head, table.metadata):
+        if snapshot.snapshot_id == base_id:
+            return
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if props.get("akko.write-id") != write_id:
+            break
+    else:
+        if base_id is None and head is not None:
+            return
+    raise MainMoved(
+        table.name()[-1] if table.name() else "table", branch, ["a concurrent commit during the write"]
+    )
+
+
 def branch_state(table: Table, branch: str) -> BranchState:
     from pyiceberg.table.snapshots import ancestors_of
 
@@ -126,9 +148,13 @@ def branch_state(table: Table, branch: str) -> BranchState:
     return BranchState(branch, base, head.snapshot_id)
 
 
-def publish(catalog: Catalog, table_name: str, branch: str, base_id: int | None) -> int:
+def publish(
+    catalog: Catalog, table_name: str, branch: str, base_id: int | None, head_id: int | None = None
+) -> int:
     """Fast-forward `main` to the head of `branch` and remove the branch, atomically. `base_id`: main's head when
-    the branch was cut; if main is elsewhere now, raise `MainMoved` (nothing changes)."""
+    the branch was cut; if main is elsewhere now, raise `MainMoved` (nothing changes). `head_id`: the snapshot
+    written and checked; if the branch head is another one (a concurrent run of the same step cut the branch
+    again), raise `MainMoved` too: publishing would expose data nobody checked for this run."""
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
     from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotRefUpdate
@@ -138,6 +164,10 @@ def publish(catalog: Catalog, table_name: str, branch: str, base_id: int | None)
         head = table.snapshot_by_name(branch)
         if head is None:
             raise AkkoError(f"{table_name}: audit branch {branch} is gone (removed by a cleanup?)")
+        if head_id is not None and head.snapshot_id != head_id:
+            raise MainMoved(
+                table_name, branch, [f"another run of this step (branch head {head.snapshot_id})"]
+            )
         main = table.current_snapshot()
         main_id = main.snapshot_id if main is not None else None
         if main_id != base_id:

@@ -28,7 +28,10 @@ class StepContext:
     run_id: str = "local"
     try_number: int = 1
     map_index: int = -1
-    params: dict[str, Any] = field(default_factory=dict)  # the Airflow run's configuration (`akko run --conf`)
+    params: dict[str, Any] = field(
+        default_factory=dict
+    )  # the Airflow run's configuration (`akko run --conf`)
+    write_id: str | None = None  # one write attempt of an audited write (lakehouse/wap.py `verify_branch`)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -49,12 +52,15 @@ class StepContext:
     @property
     def snapshot_properties(self) -> dict[str, str]:
         """Recorded in every snapshot this step commits: who wrote it, in which run and try."""
-        return {
+        props = {
             "akko.pipeline": self.pipeline_id,
             "akko.step": self.step_id,
             "akko.run-id": self.run_id,
             "akko.try-number": str(self.try_number),
         }
+        if self.write_id is not None:
+            props["akko.write-id"] = self.write_id
+        return props
 
     def staging_key(self, name: str) -> str:
         """Object-store key for this run's intermediate files (never a table's location, so never visible)."""

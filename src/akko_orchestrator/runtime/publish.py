@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import dataclasses
+import random
+import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from akko_orchestrator.errors import AkkoError
-from akko_orchestrator.lakehouse.wap import MainMoved, audit_branch, find_published, publish
+from akko_orchestrator.lakehouse.wap import MainMoved, audit_branch, find_published, publish, verify_branch
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.quality.report import CheckReport, ChecksFailed
 from akko_orchestrator.runtime.context import StepContext, log
@@ -28,7 +31,9 @@ from akko_orchestrator.spec.models import Check, Output
 if TYPE_CHECKING:
     import pyarrow as pa
 
-REPLAYS = 5  # writes replayed because other writers kept moving main
+REPLAYS = 20  # writes replayed because other writers kept moving main
+BACKOFF = 0.2  # seconds, doubled per replay up to BACKOFF_MAX, with jitter: racing writers spread out
+BACKOFF_MAX = 3.0
 
 Writer = Callable[[str | None], WriteResult]  # writes to the given branch (None: main), returns what it wrote
 
@@ -43,14 +48,31 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
         return written
     branch = audit_branch(ctx.pipeline_id, ctx.step_id)
     for attempt in range(1, REPLAYS + 1):
-        written = write(branch)
+        ctx.write_id = uuid.uuid4().hex[:16]
+        try:
+            written = write(branch)
+            verify_branch(
+                ctx.catalog.load_table(output.table),
+                branch,
+                written.snapshot_id,
+                written.base_snapshot_id,
+                ctx.write_id,
+            )
+        except MainMoved as moved:
+            log.warning("%s: writing again (attempt %d)", moved, attempt + 1)
+            _back_off(attempt)
+            continue
+        finally:
+            ctx.write_id = None
         failpoint("after-write")
         report = audit(ctx, output, checks, written)
         failpoint("after-check")
         if not report.passed:
             raise ChecksFailed(report, branch)
         try:
-            snapshot_id = publish(ctx.catalog, output.table, branch, written.base_snapshot_id)
+            snapshot_id = publish(
+                ctx.catalog, output.table, branch, written.base_snapshot_id, written.snapshot_id
+            )
         except MainMoved as moved:
             if output.mode == "overwrite":
                 raise AkkoError(
@@ -58,6 +80,7 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
                     "once it is done"
                 ) from None
             log.warning("%s: replaying this step's write on top of it (attempt %d)", moved, attempt + 1)
+            _back_off(attempt)
             continue
         failpoint("after-publish")
         log.info("published %s: main -> snapshot %s", output.table, snapshot_id)
@@ -65,6 +88,10 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
     raise AkkoError(
         f"{output.table}: main kept moving under {REPLAYS} replays of this step's write; try again"
     )
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)))
 
 
 def already_published(ctx: StepContext, output: Output) -> WriteResult | None:
