@@ -45,7 +45,8 @@ class AkkoStepOperator(BaseOperator):
         except Exception as exc:
             from akko_orchestrator.quality.report import ChecksFailed
 
-            if isinstance(exc, ChecksFailed):  # the same data fails the same checks: retrying only wastes time
+            # the same data fails the same checks: retrying would only waste time
+            if isinstance(exc, ChecksFailed):
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException(str(exc)) from None
