@@ -175,3 +175,46 @@ def test_cli_tables_and_query_inspect_the_lakehouse(project: Project) -> None:
     assert answer.exit_code == 0 and "12" in answer.output
     bad = runner.invoke(app, ["query", "SELEC 1"])
     assert bad.exit_code == 1 and "does not parse as Trino" in bad.output
+
+
+def _asset_events(run_id: str) -> list[tuple[str, str]]:
+    """(source task, asset URI) of the asset events a run emitted, from Airflow's metadata DB."""
+    import sqlalchemy as sa
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = (
+            sa.select(AssetEvent.source_task_id, AssetModel.uri)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == run_id)
+        )
+        return sorted((task, uri) for task, uri in session.execute(query).all())
+
+
+def test_failing_checks_keep_main_and_trigger_nothing_downstream(project: Project) -> None:
+    """Write-audit-publish through Airflow: a good run publishes demo.sales and emits its asset event; a run whose
+    data breaks demo.sales' checks leaves main as it was, emits no event for it (the asset-triggered mart does not
+    run), skips the steps after it, and keeps the rejected rows on the audit branch."""
+    good = run_pipeline(project, "akko_e2e_pipeline")
+    assert good.state == "success", good.failed
+    assert any(t.endswith("demo/sales") for _, t in _asset_events(good.run_id))
+    transform = good.result_of("transform_sales")
+    assert transform["checks"]["failed"] == [] and transform["checks"]["passed"] >= 6
+    before, rows_before = snapshot_id(project, "demo.sales"), read(project, "demo.sales", "sale_id")
+    mart_before = snapshot_id(project, "marts.revenue_by_region")
+
+    bad = run_pipeline(project, "akko_e2e_pipeline", conf={"bad_rows": 3})
+    assert bad.state == "failed"
+    states = {t.task_id: t.state for t in bad.tasks}
+    assert states["transform_sales"] == "failed"
+    assert states["verify_sales"] == states["summary"] == "upstream_failed"
+    error = next(t.error for t in bad.tasks if t.task_id == "transform_sales")
+    assert "unique_sale_id" in error and "accepted_values_region" in error and "MARS" in error
+    assert [(task, uri) for task, uri in _asset_events(bad.run_id) if uri.endswith("demo/sales")] == []
+    assert snapshot_id(project, "demo.sales") == before
+    assert read(project, "demo.sales", "sale_id").equals(rows_before)
+    assert snapshot_id(project, "marts.revenue_by_region") == mart_before
+    sales = open_catalog(project).load_table("demo.sales")
+    branch = "akko_audit__akko_e2e_pipeline__transform_sales"
+    assert sales.scan().use_ref(branch).to_arrow().num_rows == 15  # kept for inspection
