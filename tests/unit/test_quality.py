@@ -211,3 +211,17 @@ def test_an_overwrite_is_not_replayed_over_another_writer(ctx: StepContext) -> N
         guarded_write(ctx, output, [Check(not_null=["id"])], write)
     ids = ctx.catalog.load_table("demo.orders").scan().to_arrow().column("id").to_pylist()
     assert sorted(ids) == [1, 2, 3, 4, 5, 5, 9]
+
+
+def test_report_gives_openlineage_assertions(ctx: StepContext, audited: int) -> None:
+    checks = [
+        Check(not_null=["id"]),
+        Check(range={"column": "amount", "min": 0}),
+        Check(row_count={"min": 1}),
+    ]
+    report = run_checks(ctx.sql_engine, "demo.orders", checks, audited, 10, now=NOW)
+    assert report.assertions() == [
+        {"assertion": "not_null_id", "success": True, "column": "id"},
+        {"assertion": "range_amount", "success": False, "column": "amount"},
+        {"assertion": "row_count", "success": True},
+    ]

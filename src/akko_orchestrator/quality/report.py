@@ -66,6 +66,14 @@ class CheckReport:
             ],
         }
 
+    def assertions(self) -> list[dict[str, Any]]:
+        """The checks as OpenLineage `DataQualityAssertionsDatasetFacet` assertions (`assertion`, `success`,
+        `column`), the shape the lineage integration emits for the checked table."""
+        return [
+            {"assertion": r.name, "success": r.passed, **({"column": r.column} if r.column else {})}
+            for r in self.results
+        ]
+
     def text(self, samples: bool = True) -> str:
         """A fixed-width table for task logs and error messages, then sample rows of each failed check."""
         rows = [
