@@ -33,6 +33,35 @@ CASES: dict[str, list[tuple[str, int, int, str, str, str | None]]] = {
     "duplicate_yaml_key": [
         ("spec.yaml", 9, 5, "", "invalid YAML: duplicate key 'sql' (first at line 8): keep only one", None)
     ],
+    "check_errors": [
+        (
+            "spec.yaml", 10, 9, "steps[0].checks[0]",
+            "give exactly one check kind of not_null, unique, accepted_values, range, row_count, freshness, "
+            "relationships, expression, sql (got not_null, unique)",
+            None,
+        ),
+        ("spec.yaml", 12, 9, "steps[0].checks[1].uniqe", "unknown field", "did you mean `unique`?"),
+        ("spec.yaml", 13, 9, "steps[0].checks[2].range", "give `min`, `max` or both", None),
+        (
+            "spec.yaml", 14, 33, "steps[0].checks[3].row_count.max_shrink",
+            "'ten' is not a percentage", "write a number followed by %, e.g. `10%`",
+        ),
+    ],
+    "check_sql": [  # (approx_distinct in checks[1] is refused on the embedded profile only: see below)
+        (
+            "spec.yaml", 10, 24, "steps[0].checks[0].expression",
+            "SQL does not parse as Trino: incomplete SQL: an expression is missing after '>'", None,
+        ),
+        (
+            "spec.yaml", 13, 9, "steps[0].checks[3]",
+            "two checks named 'not_null_id' (the first is checks[2])", "give one a distinct `name`",
+        ),
+        (
+            "spec.yaml", 19, 7, "steps[1].checks",
+            "`checks` need an output table: they audit what the step writes before it is published",
+            "add `output` or remove them",
+        ),
+    ],
     "unknown_top_field": [("spec.yaml", 5, 1, "schedul", "unknown field", "did you mean `schedule`?")],
     "unknown_step_field": [("spec.yaml", 9, 5, "steps[0].outptu", "unknown field", "did you mean `output`?")],
     "unknown_step_kind": [
@@ -347,3 +376,19 @@ def test_akko_new_writes_a_spec_that_validates(tmp_path: Path, runner: CliRunner
     )
     checked = runner.invoke(app, ["--project", str(project), "validate"])
     assert checked.exit_code == 0 and "1 of 1 spec file(s) valid." in checked.stdout
+
+
+def test_check_sql_the_embedded_engine_cannot_answer_is_refused_at_its_place(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "pipeline: p\nowner: o\nteam: t\nsteps:\n  - id: s\n    kind: sql\n    sql: SELECT 1 AS id\n"
+        "    output: {table: demo.t}\n    checks:\n"
+        "      - sql: SELECT * FROM demo.t WHERE approx_distinct(id) > 1\n"
+    )
+    pipeline, source = load_spec(spec, "spec.yaml")
+    build_plan(pipeline, source)  # Trino (cluster) answers it
+    with pytest.raises(SpecError) as raised:
+        build_plan(pipeline, source, engine="embedded")
+    [issue] = raised.value.issues
+    assert (issue.line, issue.column, issue.field) == (10, 41, "steps[0].checks[0].sql")
+    assert issue.reason.startswith("approx_distinct: not supported by the embedded engine (DuckDB)")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, TABLE, Pipeline, PythonStep, Step
+from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, PERCENT, TABLE, Pipeline, PythonStep, Step
 from akko_orchestrator.spec.yaml_source import Loc, SpecSource, format_loc
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -147,6 +147,7 @@ _PATTERNS = {
         "a function reference",
         "write `module:function`, e.g. `my_functions:build`",
     ),
+    PERCENT: ("a percentage", "write a number followed by %, e.g. `10%`"),
 }
 _KINDS = {
     dict: "a mapping",

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from akko_orchestrator.spec import models
-from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, TABLE, Pipeline, PythonStep
+from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, PERCENT, TABLE, Pipeline, PythonStep
 from akko_orchestrator.spec.scaffold import scaffold
 from akko_orchestrator.spec.schema import json_schema_text
 
@@ -43,6 +43,7 @@ FORMATS: dict[str, tuple[str, str, str]] = {
         "`daily_sales`",
     ),
     TABLE: ("table", "an Iceberg table as `namespace.table`, lowercase", "`demo.sales`, `marts.revenue`"),
+    PERCENT: ("percentage", "a number followed by `%`", "`10%`, `2.5%`, `200%`"),
     DURATION: (
         "duration",
         "a number and a unit: `ms`, `s`, `m`, `h` or `d`",
