@@ -12,7 +12,16 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.spec.models import DURATION, IDENT, PARTITION, PERCENT, TABLE, Pipeline, PythonStep, Step
+from akko_orchestrator.spec.models import (
+    DURATION,
+    IDENT,
+    PARTITION,
+    PERCENT,
+    TABLE,
+    Pipeline,
+    PythonStep,
+    Step,
+)
 from akko_orchestrator.spec.yaml_source import Loc, SpecSource, format_loc
 
 SPEC_SUFFIXES = (".yaml", ".yml")
