@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.quality.checks import (
     CheckPlan,
@@ -197,7 +198,7 @@ def _freshness(check: Check, newest: Any, now: dt.datetime, base: dict[str, Any]
     elif isinstance(newest, dt.date):
         moment = dt.datetime.combine(newest + dt.timedelta(days=1), dt.time(), dt.UTC)  # a date lasts all day
     else:
-        raise TypeError(
+        raise AkkoError(
             f"freshness of {spec.column}: not a date or timestamp column ({type(newest).__name__})"
         )
     age = (now - moment).total_seconds()
