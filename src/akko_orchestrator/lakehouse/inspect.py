@@ -1,10 +1,12 @@
-"""Read-only views of the lakehouse for `akko tables`: tables, snapshots, schema, partitions."""
+"""Read-only views of the lakehouse for `akko tables`: tables, snapshots, schema, partitions, branches."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from akko_orchestrator.lakehouse.wap import AUDIT_PREFIX, audit_branches
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -19,6 +21,7 @@ class TableInfo:
     current_snapshot: int | None
     updated: str
     partitioning: str
+    audit_branches: tuple[str, ...] = ()  # left by steps whose checks failed (write-audit-publish)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,26 @@ class SnapshotInfo:
     added_rows: int
     total_rows: int
     written_by: str
+    refs: tuple[str, ...] = ()  # branches and tags whose head is this snapshot
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    """A ref other than `main`: its head snapshot, and who wrote that snapshot."""
+
+    name: str
+    kind: str  # branch | tag
+    snapshot_id: int
+    committed: str
+    rows: int | None  # total-records of the head snapshot
+    pipeline: str | None
+    step: str | None
+    run_id: str | None
+    audit: bool  # an audit branch left by a step whose checks failed
+
+    @property
+    def written_by(self) -> str:
+        return "/".join(part for part in (self.pipeline, self.step) if part) or "-"
 
 
 def list_tables(catalog: Catalog) -> list[TableInfo]:
@@ -53,10 +76,14 @@ def table_info(table: Table, name: str) -> TableInfo:
             for f in table.spec().fields
         )
         or "unpartitioned",
+        audit_branches=tuple(audit_branches(table)),
     )
 
 
 def snapshots(table: Table) -> list[SnapshotInfo]:
+    heads: dict[int, list[str]] = {}
+    for name, ref in sorted(table.metadata.refs.items()):
+        heads.setdefault(ref.snapshot_id, []).append(name)
     result = []
     for snapshot in table.snapshots():
         summary = snapshot.summary
@@ -70,9 +97,36 @@ def snapshots(table: Table) -> list[SnapshotInfo]:
                 added_rows=int(props.get("added-records", 0)),
                 total_rows=int(props.get("total-records", 0)),
                 written_by=writer,
+                refs=tuple(heads.get(snapshot.snapshot_id, ())),
             )
         )
     return result
+
+
+def branches(table: Table) -> list[BranchInfo]:
+    """Every ref but `main`, audit branches first."""
+    result = []
+    for name, ref in table.metadata.refs.items():
+        if name == "main":
+            continue
+        snapshot = table.metadata.snapshot_by_id(ref.snapshot_id)
+        summary = snapshot.summary if snapshot is not None else None
+        props = summary.additional_properties if summary else {}
+        total = props.get("total-records")
+        result.append(
+            BranchInfo(
+                name=name,
+                kind=str(ref.snapshot_ref_type.value),
+                snapshot_id=ref.snapshot_id,
+                committed=_when(snapshot.timestamp_ms) if snapshot is not None else "-",
+                rows=int(total) if total is not None else None,
+                pipeline=props.get("akko.pipeline"),
+                step=props.get("akko.step"),
+                run_id=props.get("akko.run-id"),
+                audit=name.startswith(AUDIT_PREFIX),
+            )
+        )
+    return sorted(result, key=lambda b: (not b.audit, b.name))
 
 
 def _when(timestamp_ms: int) -> str:
