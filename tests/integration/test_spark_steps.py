@@ -7,6 +7,9 @@ on demand (Java, the Iceberg Spark runtime and the SQLite JDBC driver), over the
 - MERGE INTO with a new column (schema evolves), a function that writes its table itself;
 - a failing function: a one-line Spark error naming the endpoint and profile, no JVM trace, no table change;
 - an unreachable Spark Connect endpoint: fails at once naming it and the profile, no table change;
+- `checks` (write-audit-publish): Spark writes the audit branch only (`ns.table.branch_<name>`), the checks run
+  there, then main is fast-forwarded; a failing `error` check leaves main as it was and the rows on the branch; a
+  merge's snapshot carries the run identity too; a function that writes its table itself cannot have checks;
 - `akko stack down` stops the on-demand server, leaving no process.
 """
 
@@ -146,6 +149,80 @@ def test_unreachable_spark_fails_fast_naming_endpoint_and_profile(project: Spark
     assert result.returncode == 1, output
     assert "Spark Connect at sc://127.0.0.1:9 (profile 'broken_spark') is unreachable" in output
     assert project.snapshot("spark.orders") == before
+
+
+def _head_summary(project: SparkProject, table: str) -> dict[str, str]:
+    snapshot = project.catalog().load_table(table).current_snapshot()
+    return snapshot.summary.additional_properties
+
+
+def _audit_refs(project: SparkProject, table: str) -> list[str]:
+    from akko_orchestrator.lakehouse.wap import audit_branches
+
+    return audit_branches(project.catalog().load_table(table))
+
+
+def test_spark_checks_pass_and_publish(project: SparkProject) -> None:
+    """A new table (created empty by Spark, partitioned), then the overwrite and append paths on existing tables."""
+    for attempt in (1, 2):
+        output = run(project, "spark_orders_checked")
+        catalog = project.catalog()
+        orders = catalog.load_table("spark.checked_orders")
+        assert orders.scan().to_arrow().num_rows == 12
+        assert [str(f.transform) for f in orders.spec().fields] == ["day"]
+        assert _audit_refs(project, "spark.checked_orders") == []
+        assert _audit_refs(project, "spark.checked_daily") == []
+        summary = _head_summary(project, "spark.checked_orders")
+        assert summary["akko.pipeline"] == "spark_orders_checked" and summary["akko.step"] == "load_checked"
+        assert summary["akko.run-id"].startswith("manual__") and summary["added-records"] == "12"
+        daily = catalog.load_table("spark.checked_daily").scan().to_arrow()
+        assert daily.num_rows == 3 * attempt and sum(daily["orders"].to_pylist()) == 12 * attempt
+        assert _head_summary(project, "spark.checked_daily")["akko.step"] == "daily_checked"
+        assert "4 passed" in output and "3 passed" in output, output
+
+
+def test_spark_failing_check_leaves_main_unchanged(project: SparkProject) -> None:
+    before = project.snapshot("spark.checked_orders")
+    rows_before = project.catalog().load_table("spark.checked_orders").scan().to_arrow().num_rows
+    result = akko("run", "spark_orders_checked_fail", env=project.env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "amount_below_50" in output and "check(s) failed on spark.checked_orders" in output
+    assert project.snapshot("spark.checked_orders") == before
+    table = project.catalog().load_table("spark.checked_orders")
+    assert table.scan().to_arrow().num_rows == rows_before == 12
+    branch = "akko_audit__spark_orders_checked_fail__append_checked"
+    assert _audit_refs(project, "spark.checked_orders") == [branch]
+    audited = table.scan().use_ref(branch).to_arrow()
+    assert audited.num_rows == 24 and max(audited["amount"].to_pylist()) > 50
+    head = table.snapshot_by_name(branch)
+    assert head.parent_snapshot_id == before
+    assert head.summary.additional_properties["akko.step"] == "append_checked"
+
+
+def test_spark_merge_with_checks_publishes_with_the_run_identity(project: SparkProject) -> None:
+    before = project.snapshot("spark.checked_orders")
+    run(project, "spark_orders_checked_merge")
+    table = project.catalog().load_table("spark.checked_orders")
+    rows = table.scan().to_arrow().to_pylist()
+    assert len(rows) == 13
+    by_id = {r["order_id"]: r for r in rows}
+    assert by_id[1]["status"] == "delivered" and by_id[100]["channel"] == "shop"
+    # Spark's MERGE commit itself carries the run identity (session snapshot properties): no stamp needed.
+    head = table.current_snapshot()
+    summary = head.summary.additional_properties
+    assert summary["akko.step"] == "upsert_checked" and summary["akko.run-id"].startswith("manual__")
+    assert any(k.startswith("spark.merge-into.") for k in summary) and head.parent_snapshot_id == before
+    assert _audit_refs(project, "spark.checked_orders") == [
+        "akko_audit__spark_orders_checked_fail__append_checked"  # left by the failed run, for inspection
+    ]
+
+
+def test_spark_function_writing_itself_cannot_have_checks(project: SparkProject) -> None:
+    result = akko("run", "spark_orders_checked_self", env=project.env())
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "returned None" in output and "checks" in output and "must return a DataFrame" in output
 
 
 def test_stack_down_stops_the_on_demand_server(project: SparkProject) -> None:

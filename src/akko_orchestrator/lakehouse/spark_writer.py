@@ -2,11 +2,17 @@
 
 The data never leaves Spark (unlike `writer.py`, which commits Arrow with pyiceberg). Each write is one Iceberg
 commit: CREATE TABLE AS SELECT (atomic in Iceberg's SparkCatalog), append, overwrite-everything by the filter
-`true`, or MERGE INTO. Append and overwrite record the step's run identity in the snapshot summary
-(`snapshot-property.*` write options); Spark SQL's MERGE INTO has no such option, so a merge snapshot carries
-Spark's own summary only. New columns are added by `ALTER TABLE ... ADD COLUMN` (a schema-only commit) before
-the write; Iceberg's `write.spark.accept-any-schema` + `mergeSchema` route is avoided because that table property
-breaks MERGE INTO's column resolution (Spark 4.1 + Iceberg 1.12: "cannot resolve t.id", seen here).
+`true`, or MERGE INTO. Every snapshot records the step's run identity in its summary: append and overwrite by
+`snapshot-property.*` write options; Spark SQL's MERGE INTO has no options, so it gets them from the session's
+`spark.sql.iceberg.snapshot-property.*` settings (Iceberg 1.12, seen here). New columns are added by
+`ALTER TABLE ... ADD COLUMN` (a schema-only commit) before the write; Iceberg's `write.spark.accept-any-schema` +
+`mergeSchema` route is avoided because that table property breaks MERGE INTO's column resolution (Spark 4.1 +
+Iceberg 1.12: "cannot resolve t.id", seen here).
+
+Write-audit-publish (`spark_write_branch`): the rows go to the step's audit branch through Iceberg's branch
+identifier `ns.table.branch_<name>` (writeTo append/overwrite and MERGE INTO accept it), after pyiceberg cut the
+branch at `main`'s head (lakehouse/wap.py); `main` does not move. The `spark.wap.branch` session setting is not
+used: without the `write.wap.enabled` table property it is ignored and the write lands on `main` (seen here).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.spec.models import Output
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 _TRANSFORM = re.compile(r"^(year|month|day|hour)\((\w+)\)$|^(bucket|truncate)\((\d+),\s*(\w+)\)$")
 TABLE_PROPERTIES = {"format-version": "2"}
@@ -35,52 +43,144 @@ def spark_write(
 ) -> dict[str, Any]:
     """Write `df` to `output.table`, whose current columns the caller read from the catalog (None: no table yet;
     asking Spark instead costs a round trip per question, ~0.1-0.2 s of a step's fixed cost)."""
-    from pyspark.sql import functions as F
-
     name = output.table
     schema = df.schema  # one analysis round trip; columns and types both come from it
     _check_columns(output, schema.names)
-    options = {f"snapshot-property.{key}": value for key, value in properties.items()}
+    options = _options(properties)
     if existing_columns is None:
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {name.split('.', 1)[0]}")
         _create(spark, df, output, options)
         return {"created": True}
-    for field in schema.fields:
-        if field.name not in existing_columns:
-            spark.sql(f"ALTER TABLE {name} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
-    if output.mode == "append":
-        df.writeTo(name).options(**options).append()
-    elif output.mode == "overwrite":
-        df.writeTo(name).options(**options).overwrite(F.lit(True))
-    else:
-        _merge(spark, df, output)
+    _add_columns(spark, name, schema, existing_columns)
+    _write_rows(spark, df, output, name, options)
     return {"created": False}
 
 
-def _create(spark: SparkSession, df: DataFrame, output: Output, options: dict[str, str]) -> None:
-    transforms = [_partition_column(field) for field in output.partition_by]
-    if any(t is None for t in transforms):
-        # PySpark has no truncate() partition function: create the table by DDL, then write the rows.
-        view = _temp_view(df)
-        spark.sql(
-            f"CREATE TABLE {output.table} USING iceberg PARTITIONED BY ({', '.join(_ddl(f) for f in output.partition_by)}) "
-            f"TBLPROPERTIES ({_properties_sql()}) AS SELECT * FROM {view} LIMIT 0"
+def spark_write_branch(
+    spark: SparkSession,
+    catalog: Catalog,
+    df: DataFrame,
+    output: Output,
+    properties: dict[str, str],
+    existing_columns: list[str] | None,
+    branch: str,
+) -> WriteResult:
+    """Write `df` to the audit `branch` of `output.table` only (write-audit-publish): create the table empty if
+    it is missing, add new columns, (re)cut the branch at `main`'s head, write the rows to the branch, and check
+    with pyiceberg that the branch moved and `main` did not. A merge whose snapshot lacks the run identity (a
+    Spark server whose Iceberg ignores the session's snapshot properties) gets an empty snapshot carrying it on
+    top (`wap.stamp`)."""
+    from akko_orchestrator.lakehouse.wap import identity_matches, prepare_branch, stamp
+
+    name = output.table
+    schema = df.schema
+    _check_columns(output, schema.names)
+    created = False
+    if existing_columns is None:
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {name.split('.', 1)[0]}")
+        # No run id on the empty table's snapshot: it must never pass for this run's publish (exactly-once).
+        marker = {k: v for k, v in properties.items() if k != "akko.run-id"}
+        created = _create(spark, df, output, _options({**marker, "akko.operation": "create"}), empty=True)
+        existing_columns = schema.names if created else catalog.load_table(name).schema().column_names
+    _add_columns(spark, name, schema, existing_columns)
+    base = prepare_branch(catalog, name, branch, properties)
+    _write_rows(spark, df, output, f"{name}.branch_{branch}", _options(properties))
+    table = catalog.load_table(name)
+    head = table.snapshot_by_name(branch)
+    main = table.current_snapshot()
+    if (
+        head is None
+        or head.snapshot_id == base
+        or (main is not None and main.snapshot_id == head.snapshot_id)
+    ):
+        raise AkkoError(
+            f"{name}: Spark's write did not land on branch {branch} alone (branch head "
+            f"{head.snapshot_id if head else None}, main {main.snapshot_id if main else None}, cut at {base}); "
+            "main may have changed"
         )
-        df.writeTo(output.table).options(**options).append()
-        return
-    writer = df.writeTo(output.table).using("iceberg").options(**options)
-    for key, value in TABLE_PROPERTIES.items():
-        writer = writer.tableProperty(key, value)
-    if transforms:
-        writer = writer.partitionedBy(*transforms)
-    writer.create()
+    summary = head.summary.additional_properties if head.summary else {}
+    rows = int(summary.get("added-records", 0))  # the data snapshot's, before any stamp on top of it
+    head_id = head.snapshot_id
+    if output.mode == "merge" and not identity_matches(head, properties):
+        stamp(catalog, name, branch, properties)
+        stamped = catalog.load_table(name).snapshot_by_name(branch)
+        head_id = stamped.snapshot_id if stamped is not None else head_id
+    return WriteResult(name, output.mode, rows, head_id, created, branch, base)
 
 
-def _merge(spark: SparkSession, df: DataFrame, output: Output) -> None:
+def _options(properties: dict[str, str]) -> dict[str, str]:
+    """Iceberg's Spark write options that put `properties` into the new snapshot's summary."""
+    return {f"snapshot-property.{key}": value for key, value in properties.items()}
+
+
+def _add_columns(spark: SparkSession, name: str, schema: StructType, existing_columns: list[str]) -> None:
+    for field in schema.fields:
+        if field.name not in existing_columns:
+            spark.sql(f"ALTER TABLE {name} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
+
+
+def _write_rows(
+    spark: SparkSession, df: DataFrame, output: Output, target: str, options: dict[str, str]
+) -> None:
+    """One commit of `df` to `target`: the table, or its branch as `ns.table.branch_<name>`."""
+    from pyspark.sql import functions as F
+
+    if output.mode == "append":
+        df.writeTo(target).options(**options).append()
+    elif output.mode == "overwrite":
+        df.writeTo(target).options(**options).overwrite(F.lit(True))
+    else:
+        _merge(spark, df, output, target, options)
+
+
+def _create(
+    spark: SparkSession, df: DataFrame, output: Output, options: dict[str, str], empty: bool = False
+) -> bool:
+    """Create the table with `df`'s rows (or none: `empty`). False if another writer created it first (only
+    looked for with `empty`: the rows then go to the existing table)."""
+    transforms = [_partition_column(field) for field in output.partition_by]
+    try:
+        if any(t is None for t in transforms):
+            # PySpark has no truncate() partition function: create the table by DDL, then write the rows.
+            view = _temp_view(df)
+            spark.sql(
+                f"CREATE TABLE {output.table} USING iceberg PARTITIONED BY ({', '.join(_ddl(f) for f in output.partition_by)}) "
+                f"TBLPROPERTIES ({_properties_sql()}) AS SELECT * FROM {view} LIMIT 0"
+            )
+            if not empty:
+                df.writeTo(output.table).options(**options).append()
+            return True
+        writer = (df.limit(0) if empty else df).writeTo(output.table).using("iceberg").options(**options)
+        for key, value in TABLE_PROPERTIES.items():
+            writer = writer.tableProperty(key, value)
+        if transforms:
+            writer = writer.partitionedBy(*transforms)
+        writer.create()
+        return True
+    except Exception as exc:
+        if empty and _condition(exc) == "TABLE_OR_VIEW_ALREADY_EXISTS":
+            return False
+        raise
+
+
+def _condition(exc: Exception) -> str | None:
+    """Spark's error condition (e.g. TABLE_OR_VIEW_ALREADY_EXISTS), None for other exceptions."""
+    get = getattr(exc, "getCondition", None)
+    try:
+        return get() if callable(get) else None
+    except Exception:  # a PySpark exception raised without a condition
+        return None
+
+
+def _merge(spark: SparkSession, df: DataFrame, output: Output, target: str, options: dict[str, str]) -> None:
     view = _temp_view(df)
+    # Not unset afterwards (a round trip each): the session is this step's own, stopped after it, and a later
+    # write's own values replace these (write options win over session settings).
+    for key, value in options.items():
+        spark.conf.set(f"spark.sql.iceberg.{key}", value)
     on = " AND ".join(f"t.`{key}` = s.`{key}`" for key in output.keys)
     spark.sql(
-        f"MERGE INTO {output.table} t USING {view} s ON {on} "
+        f"MERGE INTO {target} t USING {view} s ON {on} "
         "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     )
 

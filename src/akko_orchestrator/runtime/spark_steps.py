@@ -148,7 +148,8 @@ def _finish(
     before: int | None,
     columns: list[str] | None,
 ) -> WriteResult | dict[str, Any]:
-    from akko_orchestrator.lakehouse.spark_writer import result_of, spark_write
+    from akko_orchestrator.lakehouse.spark_writer import result_of, spark_write, spark_write_branch
+    from akko_orchestrator.runtime.publish import guarded_write
 
     if step.output is None:
         if value is None:
@@ -159,6 +160,12 @@ def _finish(
             return {"result": table_preview(value.limit(20).toArrow())}
         return {"result": value}
     if value is None:  # the function wrote the table itself: it must have committed
+        if step.checks:  # its commit is on main already: there is nothing left to audit before publishing
+            raise AkkoError(
+                f"{step.script}:{step.function} returned None (it wrote {step.output.table} itself), but the step "
+                "has `checks`: checks run before the data is published, so the function must return a DataFrame "
+                "for AKKO to write"
+            )
         after, _ = _current(ctx, step)
         if after is None or after == before:
             raise AkkoError(
@@ -170,8 +177,21 @@ def _finish(
         raise AkkoError(
             f"{step.script}:{step.function} returned {type(value).__name__}, not a Spark DataFrame (or None)"
         )
-    written = spark_write(spark, value, step.output, ctx.snapshot_properties, columns)
-    return result_of(ctx.catalog, step.output, created=written["created"])
+    output = step.output
+    calls = 0
+
+    def write(branch: str | None) -> WriteResult:
+        # A replay (another writer moved main) re-runs the lazy DataFrame; the first try may have created or
+        # evolved the table since `columns` was read.
+        nonlocal calls
+        calls += 1
+        known = columns if calls == 1 else _current(ctx, step)[1]
+        if branch is None:
+            written = spark_write(spark, value, output, ctx.snapshot_properties, known)
+            return result_of(ctx.catalog, output, created=written["created"])
+        return spark_write_branch(spark, ctx.catalog, value, output, ctx.snapshot_properties, known, branch)
+
+    return guarded_write(ctx, output, step.checks, write)
 
 
 def _current(ctx: StepContext, step: SparkStep) -> tuple[int | None, list[str] | None]:
