@@ -1,4 +1,4 @@
-"""Run the parse, demo and dev benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev and checks benchmarks and print their headline ratios against the goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
@@ -7,7 +7,7 @@ measured within the same benchmark run (interleaved where the benchmark allows).
 The cluster benchmark (bench_cluster.py) starts `akko stack` (Java, PostgreSQL, Trino, Spark Connect), so it only
 runs when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster`.
 
-    uv run python benchmarks/run_all.py                 # parse, demo, dev (~10 min on a quiet 2-core machine)
+    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks (~12 min, quiet 2-core machine)
     uv run python benchmarks/run_all.py --only parse,demo --quick
     uv run python benchmarks/run_all.py --cluster       # also the cluster profile on akko stack (~20 min more)
 """
@@ -30,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table  # noqa: E402
 
-BENCHMARKS = ("parse", "demo", "dev")
+BENCHMARKS = ("parse", "demo", "dev", "checks")
 OPTIONAL = ("cluster",)  # needs `akko stack`: only with --cluster, AKKO_BENCH_CLUSTER=1 or --only
 QUICK = {
     "parse": {"repeats": 3, "processor_repeats": 1},
     "demo": {"repeats": 1},
     "dev": {"runs": 1, "warm": False},
+    "checks": {"runs": 5},
     "cluster": {"demo_runs": 1, "step_runs": 5},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
@@ -77,6 +78,9 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     dev = results.get("dev")
     if dev is not None:
         rows += _dev_rows(dev)
+    checks = results.get("checks")
+    if checks is not None:
+        rows += _checks_rows(checks)
     cluster = results.get("cluster")
     if cluster is not None:
         rows += _cluster_rows(cluster)
@@ -101,6 +105,29 @@ def _dev_rows(dev: dict[str, Any]) -> list[list[Any]]:
         met = None if goal is None or not isinstance(value, int | float) else value <= goal
         label = f"dev: {key.replace('_', ' ')}, akko / stock"
         rows.append([label, value, f"<= {goal}" if goal is not None else "", _yes(met)])
+    return rows
+
+
+def _checks_rows(checks: dict[str, Any]) -> list[list[Any]]:
+    """bench_checks.py: checks / the write they guard, one query per check / single scan, and (no goal) the whole
+    write_arrow with checks / without."""
+    if "unavailable" in checks or "failed" in checks:
+        return [["checks: quality checks benchmarks", "n/a", "", _why(checks)]]
+    rows: list[list[Any]] = []
+    settings = checks["settings"]
+    write, scan, wap = checks.get("write"), checks.get("scan"), checks.get("wap")
+    if write:
+        goal = settings["goal_checks_over_write_max"]
+        label = f"checks: run_checks / write_table ({settings['rows']:,} rows)"
+        rows.append([label, write["checks_over_write"], f"< {goal}", _yes(write["meets_goal"])])
+    if scan:
+        goal = settings["goal_speedup_min"]
+        label = "checks: one query per check / single scan"
+        rows.append([label, scan["speedup"], f">= {goal}", _yes(scan["meets_goal"])])
+    if wap:
+        rows.append(
+            ["checks: write_arrow with 8 checks / without", wap["checked_over_plain"]["ratio"], "", ""]
+        )
     return rows
 
 
@@ -137,7 +164,7 @@ def _why(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev,cluster"
+        "--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev,checks,cluster"
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
     parser.add_argument(
