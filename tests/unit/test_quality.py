@@ -100,6 +100,9 @@ def test_every_check_kind_passes_and_fails(
     assert result.failing_rows == failing
     if not passes and failing:
         assert result.sample and result.sample["rows"], "a failed row check shows sample rows"
+    # with the catalog, what Iceberg's metadata settles is not scanned for, and the answer is the same
+    informed = run_checks(ctx.sql_engine, "demo.orders", [check], audited, 10, now=NOW, catalog=ctx.catalog)
+    assert informed.results == report.results
 
 
 def test_checks_read_the_audit_snapshot_not_main(ctx: StepContext, audited: int) -> None:
@@ -225,3 +228,40 @@ def test_report_gives_openlineage_assertions(ctx: StepContext, audited: int) -> 
         {"assertion": "range_amount", "success": False, "column": "amount"},
         {"assertion": "row_count", "success": True},
     ]
+
+
+def test_metadata_settles_row_counts_nulls_bounds_and_freshness(ctx: StepContext, audited: int) -> None:
+    settled = [
+        Check(row_count={"min": 1, "max_shrink": "50%"}),
+        Check(not_null=["id", "region"]),
+        Check(not_null=["customer_id"]),  # fails: NULLs in one column are counted exactly from metadata
+        Check(range={"column": "amount", "min": -10, "max": 100}),
+        Check(range={"column": "ordered_at", "min": "2020-01-01"}),
+        Check(freshness={"column": "ordered_at", "max_age": "1d"}),
+    ]
+    engine = ctx.sql_engine
+    calls: list[str] = []
+    original = engine.query
+    engine.query = lambda sql, tables, versions=None: (
+        calls.append(sql) or original(sql, tables, versions=versions)
+    )
+    report = run_checks(engine, "demo.orders", settled, audited, 10, now=NOW, catalog=ctx.catalog)
+    assert [r.passed for r in report.results] == [True, True, False, True, True, True]
+    assert report.results[2].failing_rows == 1
+    assert len(calls) == 1 and "IS NULL" in calls[0]  # only the failed check's sample rows were read
+    engine.query = original
+    assert report.results == run_checks(engine, "demo.orders", settled, audited, 10, now=NOW).results
+    calls.clear()
+    engine.query = lambda sql, tables, versions=None: (
+        calls.append(sql) or original(sql, tables, versions=versions)
+    )
+    outside = run_checks(
+        engine,
+        "demo.orders",
+        [Check(range={"column": "amount", "min": 0})],
+        audited,
+        10,
+        now=NOW,
+        catalog=ctx.catalog,
+    )
+    assert not outside.passed and outside.results[0].failing_rows == 1 and calls  # a bound outside: scanned

@@ -592,7 +592,12 @@ def _rerun_checks(project: Project, pipeline: str) -> None:
                 continue
             # Current data, no previous row count (relative row_count rules pass): nothing is written or recorded.
             report = run_checks(
-                ctx.sql_engine, table_name, _step_checks(planned), snapshot_id=None, previous_rows=None
+                ctx.sql_engine,
+                table_name,
+                _step_checks(planned),
+                snapshot_id=None,
+                previous_rows=None,
+                catalog=ctx.catalog,
             )
             title = f"{planned.id} · {table_name} (main, snapshot {main[0]}, {main[1]} rows)"
             columns = ["check", "severity", "status", "failing rows", "observed", "expected"]

@@ -55,13 +55,16 @@ def check_name(check: Check, index: int) -> str:
     return f"{kind}_{index + 1}"
 
 
-def compile_checks(table: str, checks: list[Check]) -> CheckPlan:
+def compile_checks(table: str, checks: list[Check], answered: frozenset[int] = frozenset()) -> CheckPlan:
+    """`answered`: indexes of checks the table's metadata already settled (quality/metadata.py): they keep their
+    SQL (for sample rows) but stay out of the aggregate statement."""
     compiled = [_compile(check, index) for index, check in enumerate(checks)]
+    scanned = [c for index, c in enumerate(compiled) if index not in answered]
     select = ["count(*) AS total_rows"] + [
-        f"{expression} AS {alias}" for c in compiled for alias, expression in c.metrics.items()
+        f"{expression} AS {alias}" for c in scanned for alias, expression in c.metrics.items()
     ]
-    needs_scan = any(c.metrics or c.kind == "row_count" for c in compiled)
-    joins = "".join(f" {c.join}" for c in compiled if c.join)
+    needs_scan = any(c.metrics or c.kind == "row_count" for c in scanned)
+    joins = "".join(f" {c.join}" for c in scanned if c.join)
     aggregate = f"SELECT {', '.join(select)} FROM {table} AS {TARGET}{joins}" if needs_scan else None
     return CheckPlan(table, compiled, aggregate)
 

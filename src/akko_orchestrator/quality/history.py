@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import time
 import warnings
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
 HISTORY_TABLE = "akko.check_results"
-COMMIT_ATTEMPTS = 8  # steps of parallel pipelines record at the same time; each retry re-reads the table
+COMMIT_ATTEMPTS = 20  # steps of parallel pipelines record at the same time; each retry re-reads the table
 
 SCHEMA = pa.schema(
     [
@@ -97,6 +99,7 @@ def record(catalog: Catalog, report: CheckReport, identity: dict[str, str]) -> N
         except CommitFailedException:
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
+            time.sleep(random.uniform(0, min(0.05 * 2**attempt, 2.0)))  # racing recorders spread out
 
 
 def read_history(catalog: Catalog, pipeline: str) -> pa.Table | None:

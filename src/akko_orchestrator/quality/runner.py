@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import decimal
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,15 +13,19 @@ from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.quality.checks import (
     CheckPlan,
     CompiledCheck,
+    check_name,
     compile_checks,
     max_age_seconds,
     percent,
     sample_sql,
 )
+from akko_orchestrator.quality.metadata import SnapshotStats, snapshot_stats
 from akko_orchestrator.quality.report import SAMPLE_ROWS, CheckReport, CheckResult
 from akko_orchestrator.spec.models import Check
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
     from akko_orchestrator.engines.base import SqlEngine
 
 
@@ -30,23 +36,116 @@ def run_checks(
     snapshot_id: int | None,
     previous_rows: int | None,
     now: dt.datetime | None = None,
+    catalog: Catalog | None = None,
 ) -> CheckReport:
     """`snapshot_id`: the snapshot checked (None: the table's current one); `previous_rows`: the rows of the table
-    before this write (None: it had none), for relative row counts."""
+    before this write (None: it had none), for relative row counts. With `catalog`, what the snapshot's Iceberg
+    metadata settles is not scanned for (quality/metadata.py)."""
     started = time.perf_counter()
-    plan = compile_checks(table, checks)
+    now = now or dt.datetime.now(dt.UTC)
+    stats = snapshot_stats(catalog, table, snapshot_id) if catalog is not None else None
+    answered = _from_metadata(checks, stats, previous_rows, now)
+    plan = compile_checks(table, checks, frozenset(answered))
     versions = {table: snapshot_id} if snapshot_id is not None else None
     reads = _reads(plan)
     metrics: dict[str, Any] = {}
     if plan.aggregate_sql is not None:
         row = engine.query(plan.aggregate_sql, reads, versions=versions).to_pylist()[0]
         metrics = {key.lower(): value for key, value in row.items()}
-    now = now or dt.datetime.now(dt.UTC)
     results = []
     for index, compiled in enumerate(plan.checks):
-        result = _judge(engine, plan, compiled, f"c{index}", metrics, previous_rows, now, reads, versions)
+        if index in answered:
+            result = _with_sample(engine, plan, compiled, answered[index], reads, versions)
+        else:
+            result = _judge(engine, plan, compiled, f"c{index}", metrics, previous_rows, now, reads, versions)
         results.append(result)
     return CheckReport(table, snapshot_id, results, time.perf_counter() - started)
+
+
+def _from_metadata(
+    checks: list[Check], stats: SnapshotStats | None, previous_rows: int | None, now: dt.datetime
+) -> dict[int, CheckResult]:
+    """The checks the snapshot's statistics settle exactly, by index, judged as the SQL path would."""
+    if stats is None:
+        return {}
+    answers: dict[int, CheckResult] = {}
+    for index, check in enumerate(checks):
+        base = {"name": check_name(check, index), "kind": check.kind, "severity": check.severity}
+        if check.row_count is not None:
+            answers[index] = _row_count(check, stats.rows, previous_rows, base)
+        elif check.not_null is not None:
+            nulls = [stats.columns[c].nulls if c in stats.columns else None for c in check.not_null]
+            if all(n is not None for n in nulls) and sum(1 for n in nulls if n) <= 1:
+                failing = sum(n for n in nulls if n)  # NULLs in at most one column: rows with any NULL
+                observed, expected, column = _describe(check, failing, {}, "")
+                answers[index] = CheckResult(
+                    **base,
+                    passed=failing == 0,
+                    failing_rows=failing,
+                    observed=observed,
+                    expected=expected,
+                    column=column,
+                )
+        elif check.range is not None and check.range.column in stats.columns:
+            col = stats.columns[check.range.column]
+            inside = col.lower is not None and _within(check, col.lower, col.upper)
+            if inside or (
+                col.nulls is not None and col.nulls == stats.rows
+            ):  # all inside, or no value at all
+                prefix = "m"
+                observed, expected, column = _describe(
+                    check, 0, {f"{prefix}_min": col.lower, f"{prefix}_max": col.upper}, prefix
+                )
+                answers[index] = CheckResult(
+                    **base, passed=True, failing_rows=0, observed=observed, expected=expected, column=column
+                )
+        elif check.freshness is not None and check.freshness.column in stats.columns:
+            col = stats.columns[check.freshness.column]
+            if col.upper is not None or col.nulls == stats.rows:
+                answers[index] = _freshness(check, col.upper, now, base)
+    return answers
+
+
+def _within(check: Check, lower: Any, upper: Any) -> bool:
+    spec = check.range
+    assert spec is not None
+    try:
+        low_ok = spec.min is None or lower >= _bound(spec.min, lower)
+        high_ok = spec.max is None or upper <= _bound(spec.max, upper)
+    except TypeError:  # a bound of another type than the column (the SQL path will say so)
+        return False
+    return low_ok and high_ok
+
+
+def _bound(value: Any, like: Any) -> Any:
+    """A spec bound as the column's Python type (ISO text for dates and timestamps)."""
+    if isinstance(like, dt.datetime) and isinstance(value, str | dt.date):
+        parsed = dt.datetime.fromisoformat(str(value))
+        return parsed.replace(tzinfo=like.tzinfo) if parsed.tzinfo is None else parsed
+    if isinstance(like, dt.date) and isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    if isinstance(like, decimal.Decimal) and isinstance(value, int | float):
+        return decimal.Decimal(str(value))
+    return value
+
+
+def _with_sample(
+    engine: SqlEngine,
+    plan: CheckPlan,
+    compiled: CompiledCheck,
+    result: CheckResult,
+    reads: list[str],
+    versions: dict[str, int] | None,
+) -> CheckResult:
+    if result.passed or not result.failing_rows:
+        return result
+    statement = sample_sql(plan, compiled, SAMPLE_ROWS)
+    if statement is None:
+        return result
+    from akko_orchestrator.runtime.results import table_preview
+
+    sample = table_preview(engine.query(statement, reads, versions=versions), SAMPLE_ROWS)
+    return dataclasses.replace(result, sample=sample)
 
 
 def _reads(plan: CheckPlan) -> list[str]:
@@ -169,7 +268,7 @@ def _row_count(check: Check, rows: int, previous: int | None, base: dict[str, An
         rules.append(f"grows <= {spec.max_growth}")
         if previous and rows > previous * (1 + percent(spec.max_growth)):
             problems.append(f"grew {100 * (rows - previous) / previous:.1f}%")
-    observed = f"{rows} rows" + (f" (was {previous})" if previous is not None else " (new table)")
+    observed = f"{rows} rows" + (f" (was {previous})" if previous is not None else "")
     if problems:
         observed += ": " + ", ".join(problems)
     return CheckResult(

@@ -132,6 +132,7 @@ def audit(ctx: StepContext, output: Output, checks: list[Check], written: WriteR
         checks,
         written.snapshot_id,
         previous_rows=_rows_at(ctx, output.table, written.base_snapshot_id, written.created),
+        catalog=ctx.catalog,
     )
     log.info("%s", report.text(samples=not report.passed))
     record(ctx.catalog, report, ctx.snapshot_properties)
