@@ -80,7 +80,16 @@ def write_table(
         ensure_main_snapshot(tx, props)  # a table left empty (no snapshot) by an earlier, killed try
         base = cut_branch(tx, branch)
     _apply_mode(tx, output, aligned.data, props, evolved=aligned.evolve, branch=branch)
-    committed = tx.commit_transaction()
+    try:
+        committed = tx.commit_transaction()
+    except ValueError as exc:
+        # A branch commit asserts only its own ref: if another writer committed to the table meanwhile, pyiceberg's
+        # SQL catalog refuses the stale sequence number with a ValueError, not a CommitFailedException (no retry).
+        if branch is None or "sequence number" not in str(exc):
+            raise
+        from akko_orchestrator.lakehouse.wap import MainMoved
+
+        raise MainMoved(output.table, branch, ["a concurrent commit to the table"]) from None
     if branch is None:
         return _result(output, aligned.data, committed, created=False)
     head = committed.snapshot_by_name(branch)
