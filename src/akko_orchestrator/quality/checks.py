@@ -81,10 +81,13 @@ def _compile(check: Check, index: int) -> CompiledCheck:
         return CompiledCheck(check, name, {f"{prefix}_newest": f"max({_col(check.freshness.column)})"})
     if kind == "unique":
         columns = check.unique or []
-        present = " AND ".join(f"{_col(c)} IS NOT NULL" for c in columns)
-        key = _col(columns[0]) if len(columns) == 1 else f"ROW({', '.join(_col(c) for c in columns)})"
         # rows beyond the first of each key value; a NULL key is not a value (not_null checks those)
-        failing = f"count_if({present}) - count(DISTINCT CASE WHEN {present} THEN {key} END)"
+        if len(columns) == 1:  # count and count(DISTINCT) skip NULLs themselves
+            failing = f"count({_col(columns[0])}) - count(DISTINCT {_col(columns[0])})"
+        else:
+            present = " AND ".join(f"{_col(c)} IS NOT NULL" for c in columns)
+            key = f"ROW({', '.join(_col(c) for c in columns)})"
+            failing = f"count_if({present}) - count(DISTINCT CASE WHEN {present} THEN {key} END)"
         return CompiledCheck(check, name, {f"{prefix}_failing": failing})
     join = None
     extra: dict[str, str] = {}
