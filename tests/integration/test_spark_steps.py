@@ -233,3 +233,46 @@ def test_stack_down_stops_the_on_demand_server(project: SparkProject) -> None:
     result = akko("stack", "down", env=project.env())
     assert result.returncode == 0, result.stderr
     assert not psutil.pid_exists(record.pid) or psutil.Process(record.pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_spark_step_killed_at_each_phase_then_retried_writes_once(project: SparkProject) -> None:
+    """The task process (tests/e2e/task_process.py: the compiled operator, as a worker runs it) SIGKILLed after
+    Spark wrote the audit branch, after the checks, after the publish; each retry (same run, next try) leaves
+    the table as one clean run would: no duplicate, no missing row, one published snapshot per run."""
+    import signal
+    import subprocess
+
+    from pyiceberg.table.snapshots import ancestors_of
+
+    from akko_orchestrator.lakehouse.wap import audit_branches
+
+    spec = project.root / "pipelines" / "spark_crash.yaml"
+    task_process = _ROOT / "tests" / "e2e" / "task_process.py"
+
+    def task(try_number: int, run_id: str, failpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+        extra = {"AIRFLOW_HOME": str(project.state / "airflow-tasks")}
+        if failpoint:
+            extra["AKKO_FAILPOINTS"] = failpoint
+        command = [sys.executable, str(task_process), str(spec), "append_run", str(try_number), run_id]
+        return subprocess.run(command, env=project.env(**extra), capture_output=True, text=True, timeout=600)
+
+    first = task(1, "r0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    for number, phase in enumerate(("after-write", "after-check", "after-publish"), start=1):
+        before = project.snapshot("spark.crash_runs")
+        killed = task(1, f"r{number}", phase)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        assert (project.snapshot("spark.crash_runs") != before) is (phase == "after-publish")
+        retried = task(2, f"r{number}")
+        assert retried.returncode == 0, retried.stderr[-3000:]
+        assert ('"already_published": true' in retried.stdout) is (phase == "after-publish")
+    table = project.catalog().load_table("spark.crash_runs")
+    data = table.scan().to_arrow()
+    assert sorted(data.column("id").to_pylist()) == list(range(400))
+    runs = [
+        s.summary.additional_properties.get("akko.run-id")
+        for s in ancestors_of(table.current_snapshot(), table.metadata)
+        if s.summary and s.summary.additional_properties.get("akko.run-id")
+    ]
+    assert sorted(runs) == ["r0", "r1", "r2", "r3"]  # one published snapshot per run
+    assert audit_branches(table) == []

@@ -46,3 +46,9 @@ def write_itself(spark: SparkSession, orders: DataFrame) -> None:
 
 def broken(orders: DataFrame) -> DataFrame:
     return orders.withColumn("oops", F.col("no_such_column") + 1)
+
+
+def run_batch(spark: SparkSession, ctx) -> DataFrame:
+    """100 rows of the run's own id range (run `r<N>`: N*100 .. N*100+99), the same in every try."""
+    offset = int(ctx.run_id.lstrip("r")) * 100
+    return spark.range(offset, offset + 100).select(F.col("id"), F.lit(ctx.run_id).alias("run"))
