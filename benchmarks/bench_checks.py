@@ -1,8 +1,9 @@
-"""Data-quality checks on the embedded profile (pyiceberg SQL catalog on SQLite + DuckDB): what a write's checks
-cost against the write they guard, and AKKO's single aggregate statement against one query per check.
+"""Data-quality checks: what a write's checks cost against the write they guard, and AKKO's way of running them
+(Iceberg metadata first, then one aggregate statement for the rest) against one query per check; on the embedded
+profile (pyiceberg SQL catalog on SQLite + DuckDB) and, with `--cluster`, on Trino (the `cluster` profile).
 
-Everything runs in this process, in a throwaway project (the repo's akko.yaml, profile `local`, its own state
-folder); the catalog and the DuckDB engine of a `StepContext` stay open throughout, as within one task.
+Everything runs in this process, in a throwaway project (the repo's akko.yaml, its own state folder); the catalog
+and the SQL engine of a `StepContext` stay open throughout, as within one task.
 
 Data, generated deterministically (numpy, fixed seed): `bench.orders`, 1,000,000 rows (`--rows`): id (int64,
 unique, shuffled), customer_id (1..10,000), region (5 values), amount (double), quantity (int32), ordered_at
@@ -11,30 +12,44 @@ unique, shuffled), customer_id (1..10,000), region (5 values), amount (double), 
 customer_id], unique id, accepted_values status, range amount, row_count (min 1, max_shrink 10%), freshness
 ordered_at (2d), expression, relationships customer_id -> bench.customers.id.
 
-1. Checks against the write (goal: checks < 30% of the write). The write: `lakehouse.writer.write_table` of the
-   Arrow table to bench.orders (overwrite mode, pyiceberg); the checks: `quality.runner.run_checks` on the
-   snapshot just written. Each repetition writes, then checks. The same on `bench.orders_rg`, identical but for
+1. `write`: checks against the write and against one query per check. Each repetition writes the table
+   (`lakehouse.writer.write_table`, overwrite, pyiceberg), then times on that snapshot, in alternating order:
+   - AKKO = what production runs (`runtime/publish.py` `audit`): `quality.runner.run_checks(..., catalog=...)`:
+     the checks the snapshot's manifests settle (row_count, not_null, range, freshness) answered from Iceberg
+     metadata, one aggregate statement for the rest;
+   - the baseline: every statement of `one_query_per_check(compile_checks(table, checks))`, run in turn, pinned
+     to the same snapshot, each given the tables it reads (what check-per-query tools do);
+   - the breakdown: the metadata part alone (`snapshot_stats` + judging), the statement part alone (the aggregate
+     of the checks metadata left), the single aggregate statement of all 8 checks without metadata, and
+     `run_checks` without a catalog (the runner before metadata answers).
+   Goals: AKKO / write < 0.30; one query per check / AKKO >= 3. The same on `bench.orders_rg`, identical but for
    the table property write.parquet.row-group-limit = 131,072 rows (`--row-group-rows`; pyiceberg's default,
-   1,048,576, makes 1M rows one Parquet row group, and DuckDB scans a row group on one thread); the two tables
-   alternate.
-   End to end: `runtime.publish.write_arrow` with the eight checks (audit branch commit, checks, history record,
-   publish) against `write_arrow` without checks (one commit on main), alternating, a new run id per call.
-2. Single scan against one query per check (goal: >= 3x): `engine.query(plan.aggregate_sql, ...)` against every
-   statement of `one_query_per_check(plan)` in turn; same engine, same snapshot (`versions` pinned), each statement
-   given the tables it reads. Both must give the same metrics. On both tables.
-3. Where the time goes (informational): the aggregate with DuckDB threads=1 (on both tables), run on DuckDB
-   directly (its translated SQL), without its count(DISTINCT), without its join; count(DISTINCT id) alone; the
-   relationships join alone; every column decoded (a sum of each); AKKO's fixed cost per query; the write's Parquet
-   encoding alone (pyarrow, pyiceberg's settings); and the phases of `write_arrow` with checks (time spent in each
-   function it calls, in a separate pass).
+   1,048,576, makes 1M rows one Parquet row group, which DuckDB scans on one thread); the two tables alternate.
+   Before timing, the single statement and the 8 statements must give the same metrics.
+2. `wap`: end to end, `runtime.publish.write_arrow` with the eight checks (audit branch commit, checks, history
+   record, publish) against `write_arrow` without checks (one commit on main), alternating, a new run id per
+   call; and the time spent in each function a checked call makes (a separate pass).
+3. `breakdown` (informational): the aggregate with DuckDB threads=1 (on both tables), run on DuckDB directly (its
+   translated SQL), without its count(DISTINCT), without its join; the statement left after metadata, with and
+   without unique; count(DISTINCT id) alone; the relationships join alone; every column decoded; AKKO's fixed cost
+   per query; the write's Parquet encoding alone (pyarrow, pyiceberg's settings).
+4. `trino` (`--cluster`): part 1 on Trino 476 of `akko stack` (bench.orders only): the tables written with
+   pyiceberg into the shared catalog (JDBC catalog on PostgreSQL, the stack's warehouse folder), the checks run by
+   a `StepContext` of the `cluster` profile (TrinoEngine: HTTPS + password, through the Airflow provider's hook),
+   plus Trino's fixed cost per query (`SELECT 1`), `unique` alone and the statement after metadata without
+   `unique`. It starts the stack in a throwaway state folder and stops it at the end
+   (tests/fixtures/stack_services.running_stack, as bench_cluster.py), or with `--state-dir DIR` uses the stack
+   `akko stack up` runs for DIR (and leaves bench.orders and bench.customers in its catalog).
 
-Medians of `--runs` interleaved repetitions after a warm-up; ratios are within this run (the machine is shared and
-noisy). As noise checks: the median of the per-repetition ratios, the ratio of the fastest runs, and process CPU
-time (every thread: DuckDB's and pyarrow's too). Figures, samples, the machine's load and the git commit go to
+Medians of `--runs` interleaved repetitions after a warm-up (four on Trino: its JIT); ratios are within this run
+(the machine is shared and noisy). As noise checks: the median of the per-repetition ratios, the ratio of the
+fastest runs, and (embedded) process CPU time (every thread: DuckDB's and pyarrow's too; on Trino the server's
+CPU is another process's). Figures, samples, the machine's load and the git commit go to
 benchmarks/results/checks-<UTC time>.json (`--json FILE` elsewhere).
 
 Run: `uv run python benchmarks/bench_checks.py [--runs 9] [--rows 1000000] [--row-group-rows 131072]
-[--only write,wap,scan,breakdown]`, or `uv run python benchmarks/run_all.py --only checks`.
+[--only write,wap,breakdown] [--cluster [--state-dir DIR]]`, or `uv run python benchmarks/run_all.py --only checks`
+(`--cluster` adds the Trino part).
 """
 
 from __future__ import annotations
@@ -60,8 +75,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, apply_env, isolated_env, median, spread, table  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-GOAL_CHECKS_OVER_WRITE = 0.30  # checks < 30% of the write they guard
-GOAL_SPEEDUP = 3.0  # one query per check / single scan >= 3
+GOAL_CHECKS_OVER_WRITE = 0.30  # AKKO's checks < 30% of the write they guard
+GOAL_SPEEDUP = 3.0  # one query per check / AKKO's checks >= 3
 ROWS = 1_000_000
 CUSTOMERS = 10_000
 SEED = 20261124
@@ -71,6 +86,19 @@ ORDERS_RG = "bench.orders_rg"  # row groups of --row-group-rows
 DIMENSION = "bench.customers"
 WAP_TABLES = ("bench.orders_wap", "bench.orders_plain")  # write_arrow with checks / without
 PIPELINE = "bench_checks"
+PARTS = ("write", "wap", "breakdown")  # the embedded parts; "trino" with --cluster
+TRINO_WARMUPS = 4  # Trino's JIT: its first repetitions are slower (steady from about the 5th)
+# The contenders of part 1, timed on each new snapshot (labels in the report).
+OURS = "ours"
+BASELINE = "per_check"
+CONTENDERS = {
+    OURS: "AKKO: run_checks with the catalog (metadata + 1 statement)",
+    BASELINE: "one query per check (8 statements, in turn)",
+    "metadata": "  metadata part alone (snapshot_stats + judging)",
+    "statement": "  statement part alone (the checks metadata left)",
+    "single": "single statement of all 8 checks, no metadata",
+    "no_catalog": "run_checks without catalog (1 statement, 8 checks)",
+}
 STATUSES = ("placed", "paid", "shipped", "delivered", "returned", "cancelled")
 REGIONS = ("EU", "US", "APAC", "LATAM", "MEA")
 
@@ -168,22 +196,25 @@ def alternating(rep: int, names: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The bench: one project, one catalog, one DuckDB engine
+# The bench: one project, one catalog, one SQL engine
 
 
 class Bench:
-    def __init__(self, project_dir: Path, rows: int, row_group_rows: int = ROW_GROUP_ROWS):
+    def __init__(
+        self, project_dir: Path, rows: int, row_group_rows: int = ROW_GROUP_ROWS, profile: str = "local"
+    ):
         from akko_orchestrator.config.project import load_project
         from akko_orchestrator.runtime.context import StepContext
 
-        self.project = load_project(project_dir, profile="local")
+        self.project = load_project(project_dir, profile=profile)
+        self.profile = profile
         self.rows = rows
         self.row_group_rows = row_group_rows
         self.ctx = StepContext(self.project, pipeline_id=PIPELINE, step_id="orders", run_id="bench")
         self.catalog = self.ctx.catalog
         started = time.perf_counter()
         self.engine = self.ctx.sql_engine
-        self.engine.query("SELECT 1 AS one", [])  # the connection and its extensions are loaded lazily
+        self.engine.query("SELECT 1 AS one", [])  # the connection (and DuckDB's extensions) open lazily
         self.engine_open_s = round(time.perf_counter() - started, 3)
         self.anchor = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         started = time.perf_counter()
@@ -191,6 +222,7 @@ class Bench:
         self.generate_s = round(time.perf_counter() - started, 3)
         self.checks = make_checks()
         self.snapshots: dict[str, int] = {}
+        self._answered: dict[str, frozenset[int]] = {}
 
     def write(self, name: str) -> int:
         from akko_orchestrator.lakehouse.writer import write_table
@@ -203,22 +235,93 @@ class Bench:
         self.snapshots[name] = written.snapshot_id
         return written.snapshot_id
 
-    def run_checks(self, name: str) -> Any:
+    def pinned(self, name: str) -> dict[str, int]:
+        """The table's last written snapshot (looked up at call time: each repetition writes a new one)."""
+        return {name: self.snapshots[name]}
+
+    def run_checks(self, name: str, with_catalog: bool = True) -> Any:
+        """AKKO's checks as production runs them (with the catalog: metadata first), or without the catalog."""
         from akko_orchestrator.quality.runner import run_checks
 
-        report = run_checks(self.engine, name, self.checks, self.snapshots[name], previous_rows=self.rows)
+        report = run_checks(
+            self.engine,
+            name,
+            self.checks,
+            self.snapshots[name],
+            previous_rows=self.rows,
+            catalog=self.catalog if with_catalog else None,
+        )
         if not report.passed or len(report.results) != len(self.checks):
             raise RuntimeError(f"the benchmark's checks must all pass:\n{report.text(samples=True)}")
         return report
 
-    def setup(self) -> dict[str, Any]:
-        """The dimension, then each table created by a first write (timed apart: it creates the table)."""
+    def metadata(self, name: str) -> dict[int, Any]:
+        """The metadata part of `run_checks` alone: the snapshot's statistics read from its manifests, and the
+        checks they settle judged (the runner's own functions)."""
+        from akko_orchestrator.quality.metadata import snapshot_stats
+        from akko_orchestrator.quality.runner import _from_metadata
+
+        stats = snapshot_stats(self.catalog, name, self.snapshots[name])
+        answered = _from_metadata(self.checks, stats, self.rows, dt.datetime.now(dt.UTC))
+        if not all(result.passed for result in answered.values()):
+            raise RuntimeError(f"a check answered from metadata fails: {answered}")
+        return answered
+
+    def answered(self, name: str) -> frozenset[int]:
+        """Indexes of the checks the table's metadata settles (the same on every snapshot of the same rows)."""
+        if name not in self._answered:
+            self._answered[name] = frozenset(self.metadata(name))
+        return self._answered[name]
+
+    def plan(self, name: str, checks: list[Any] | None = None, answered: frozenset[int] = frozenset()) -> Any:
+        from akko_orchestrator.quality.checks import compile_checks
+
+        return compile_checks(name, self.checks if checks is None else checks, answered)
+
+    def aggregate(
+        self, name: str, checks: list[Any] | None = None, answered: frozenset[int] = frozenset()
+    ) -> Callable[[], Any]:
+        """One aggregate statement of `checks` (default: all 8), less the `answered` ones, on the last snapshot."""
+        plan = self.plan(name, checks, answered)
+        assert plan.aggregate_sql is not None, plan
+        reads = reads_of(plan, answered=answered)
+        return lambda: self.engine.query(plan.aggregate_sql, reads, versions=self.pinned(name))
+
+    def statement(self, name: str) -> Callable[[], Any]:
+        """The statement part of `run_checks` with the catalog: the aggregate of the checks metadata left."""
+        return self.aggregate(name, answered=self.answered(name))
+
+    def per_check(self, name: str) -> Callable[[], list[Any]]:
+        """The baseline: every statement of `one_query_per_check` for the 8 checks, in turn, on the last snapshot."""
+        from akko_orchestrator.quality.checks import one_query_per_check
+
+        plan = self.plan(name)
+        statements = one_query_per_check(plan)
+        reads = [reads_of(plan, compiled) for compiled in plan.checks]
+        return lambda: [
+            self.engine.query(sql, tables, versions=self.pinned(name))
+            for sql, tables in zip(statements, reads, strict=True)
+        ]
+
+    def contenders(self, name: str) -> dict[str, Callable[[], Any]]:
+        """Part 1's contenders on table `name` (keys of CONTENDERS)."""
+        return {
+            OURS: lambda: self.run_checks(name),
+            BASELINE: self.per_check(name),
+            "metadata": lambda: self.metadata(name),
+            "statement": self.statement(name),
+            "single": self.aggregate(name),
+            "no_catalog": lambda: self.run_checks(name, with_catalog=False),
+        }
+
+    def setup(self, tables: tuple[str, ...] = (ORDERS, ORDERS_RG)) -> dict[str, Any]:
+        """The dimension, then each table written once (timed apart: the first write may create the table)."""
         from akko_orchestrator.lakehouse.writer import write_table
         from akko_orchestrator.spec.models import Output
 
-        write_table(self.catalog, Output(table=DIMENSION), make_customers())
+        write_table(self.catalog, Output(table=DIMENSION, mode="overwrite"), make_customers())
         first = {}
-        for name in (ORDERS, ORDERS_RG):
+        for name in tables:
             started = time.perf_counter()
             self.write(name)
             first[name] = round(time.perf_counter() - started, 3)
@@ -249,29 +352,6 @@ class Bench:
             "properties": dict(loaded.properties),
         }
 
-    def plan(self, name: str, checks: list[Any] | None = None) -> Any:
-        from akko_orchestrator.quality.checks import compile_checks
-
-        return compile_checks(name, self.checks if checks is None else checks)
-
-    def aggregate(self, name: str, checks: list[Any] | None = None) -> Callable[[], Any]:
-        plan = self.plan(name, checks)
-        reads = reads_of(plan)
-        versions = {name: self.snapshots[name]}
-        return lambda: self.engine.query(plan.aggregate_sql, reads, versions=versions)
-
-    def per_check(self, name: str) -> Callable[[], list[Any]]:
-        from akko_orchestrator.quality.checks import one_query_per_check
-
-        plan = self.plan(name)
-        statements = one_query_per_check(plan)
-        reads = [reads_of(plan, compiled) for compiled in plan.checks]
-        versions = {name: self.snapshots[name]}
-        return lambda: [
-            self.engine.query(sql, tables, versions=versions)
-            for sql, tables in zip(statements, reads, strict=True)
-        ]
-
     def close(self) -> None:
         self.ctx.close()
         engine = getattr(self.catalog, "engine", None)
@@ -279,9 +359,14 @@ class Bench:
             engine.dispose()
 
 
-def reads_of(plan: Any, compiled: Any = None) -> list[str]:
-    """The tables a statement reads: the checked table, plus the other table of relationships checks."""
-    checks = plan.checks if compiled is None else [compiled]
+def reads_of(plan: Any, compiled: Any = None, answered: frozenset[int] = frozenset()) -> list[str]:
+    """The tables a statement reads: the checked table, plus the other table of relationships checks (those
+    in the statement: not `answered`)."""
+    checks = (
+        [c for index, c in enumerate(plan.checks) if index not in answered]
+        if compiled is None
+        else [compiled]
+    )
     others = {c.check.relationships.to for c in checks if c.check.relationships is not None}
     return sorted({plan.table, *others})
 
@@ -298,36 +383,79 @@ def same_metrics(single: Any, per_check: list[Any]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 1. Checks against the write
+# 1. AKKO's checks against the write, and against one query per check
 
 
-def measure_write_vs_checks(bench: Bench, runs: int) -> dict[str, Any]:
+def measure_checks(
+    bench: Bench,
+    runs: int,
+    tables: tuple[str, ...] = (ORDERS, ORDERS_RG),
+    warmups: int = 1,
+    extra: dict[str, Callable[[str], Callable[[], Any]]] | None = None,
+) -> dict[str, Any]:
+    """Each repetition, per table (alternating): write, then every contender on the new snapshot, in an order
+    alternating between repetitions. `extra`: more contenders (label -> factory taking the table name)."""
+    from akko_orchestrator.quality.checks import one_query_per_check
+
+    extra = extra or {}
+    contenders = {
+        name: {**bench.contenders(name), **{k: f(name) for k, f in extra.items()}} for name in tables
+    }
+    checked = {}
+    for name in tables:  # the single statement and the 8 statements agree (on the setup's snapshot)
+        checked[name] = same_metrics(contenders[name]["single"](), contenders[name][BASELINE]())
     samples = Samples()
-    tables = [ORDERS, ORDERS_RG]
-    for rep in range(-1, runs):  # rep -1: the warm-up, not recorded
-        for name in alternating(rep, tables):
+    for rep in range(-warmups, runs):  # rep < 0: warm-ups, not recorded
+        for name in alternating(rep, list(tables)):
             if rep < 0:
                 bench.write(name)
-                bench.run_checks(name)
+                for call in contenders[name].values():
+                    call()
                 continue
             samples.time(f"write {name}", lambda name=name: bench.write(name))
-            samples.time(f"checks {name}", lambda name=name: bench.run_checks(name))
-    result: dict[str, Any] = {"runs": runs}
+            for label in alternating(rep, list(contenders[name])):
+                samples.time(f"{label} {name}", contenders[name][label])
+    result: dict[str, Any] = {"runs": runs, "warmups": warmups, "engine": bench.profile}
     for name in tables:
-        result[name] = {
+        answered = bench.answered(name)
+        part: dict[str, Any] = {
             "write": samples.summary(f"write {name}"),
-            "checks": samples.summary(f"checks {name}"),
-            "checks_over_write": samples.ratio(f"checks {name}", f"write {name}"),
-            "files": bench.files(name),
+            **{label: samples.summary(f"{label} {name}") for label in contenders[name]},
         }
-    ratio = result[ORDERS]["checks_over_write"]["ratio"]
-    result["checks_over_write"] = ratio
-    result["meets_goal"] = ratio < GOAL_CHECKS_OVER_WRITE
-    result["row_groups_speedup"] = {
-        "checks": samples.ratio(f"checks {ORDERS}", f"checks {ORDERS_RG}"),
-        "write": samples.ratio(f"write {ORDERS}", f"write {ORDERS_RG}"),
+        part["ratios"] = {
+            "ours_over_write": samples.ratio(f"{OURS} {name}", f"write {name}"),
+            "per_check_over_ours": samples.ratio(f"{BASELINE} {name}", f"{OURS} {name}"),
+            "per_check_over_single": samples.ratio(f"{BASELINE} {name}", f"single {name}"),
+            "single_over_write": samples.ratio(f"single {name}", f"write {name}"),
+            "no_catalog_over_ours": samples.ratio(f"no_catalog {name}", f"{OURS} {name}"),
+            "statement_over_write": samples.ratio(f"statement {name}", f"write {name}"),
+        }
+        part["answered_by_metadata"] = [bench.checks[i].kind for i in sorted(answered)]
+        part["in_statement"] = [c.kind for i, c in enumerate(bench.checks) if i not in answered]
+        part["metrics_checked"] = checked[name]
+        part["files"] = bench.files(name)
+        result[name] = part
+    main = result[tables[0]]["ratios"]
+    result["statements"] = {
+        "ours": bench.plan(tables[0], answered=bench.answered(tables[0])).aggregate_sql,
+        "single": bench.plan(tables[0]).aggregate_sql,
+        "per_check": one_query_per_check(bench.plan(tables[0])),
     }
+    result["checks_over_write"] = main["ours_over_write"]["ratio"]
+    result["speedup"] = main["per_check_over_ours"]["ratio"]
+    result["meets_goal_write"] = result["checks_over_write"] < GOAL_CHECKS_OVER_WRITE
+    result["meets_goal_speedup"] = result["speedup"] >= GOAL_SPEEDUP
+    result["meets_goal"] = result["meets_goal_write"] and result["meets_goal_speedup"]
+    if ORDERS_RG in tables and ORDERS in tables:
+        result["row_groups_speedup"] = {
+            "checks": samples.ratio(f"{OURS} {ORDERS}", f"{OURS} {ORDERS_RG}"),
+            "write": samples.ratio(f"write {ORDERS}", f"write {ORDERS_RG}"),
+        }
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. write_arrow with and without checks
 
 
 def measure_write_arrow(bench: Bench, runs: int) -> dict[str, Any]:
@@ -379,7 +507,8 @@ def measure_write_arrow(bench: Bench, runs: int) -> dict[str, Any]:
 
 def write_arrow_phases(ctx: Any, output: Any, bench: Bench, calls: int = 5) -> dict[str, Any]:
     """Seconds spent in each function `write_arrow` calls with checks, medians over `calls` calls (apart from the
-    timed runs: the functions are wrapped to time them); `rest` is each call's total minus its phases."""
+    timed runs: the functions are wrapped to time them); `rest` is each call's total minus its phases. Nested
+    phases (inside `run_checks`) are shown indented and not subtracted again."""
     from unittest import mock
 
     from akko_orchestrator.lakehouse import writer
@@ -391,6 +520,7 @@ def write_arrow_phases(ctx: Any, output: Any, bench: Bench, calls: int = 5) -> d
         ("write to the audit branch (write_table)", writer, "write_table"),
         ("rows before the write (_rows_at)", publish, "_rows_at"),
         ("checks (run_checks)", runner, "run_checks"),
+        ("  of which metadata (snapshot_stats)", runner, "snapshot_stats"),
         ("history record (record)", history, "record"),
         ("publish (fast-forward main)", publish, "publish"),
     ]
@@ -419,7 +549,8 @@ def write_arrow_phases(ctx: Any, output: Any, bench: Bench, calls: int = 5) -> d
             started = time.perf_counter()
             publish.write_arrow(ctx, output, bench.checks, bench.data)
             total = time.perf_counter() - started
-            per_call.append({**current, rest: total - sum(current.values()), "total": total})
+            outer = sum(v for k, v in current.items() if not k.startswith(" "))
+            per_call.append({**current, rest: total - outer, "total": total})
     labels = [label for label, _, _ in targets] + [rest]
     seconds = {label: round(median([call.get(label, 0.0) for call in per_call]), 4) for label in labels}
     return {
@@ -428,44 +559,6 @@ def write_arrow_phases(ctx: Any, output: Any, bench: Bench, calls: int = 5) -> d
         "seconds": seconds,
         "samples_s": [{k: round(v, 4) for k, v in call.items()} for call in per_call],
     }
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 2. Single scan against one query per check
-
-
-def measure_single_vs_per_check(bench: Bench, runs: int) -> dict[str, Any]:
-    from akko_orchestrator.quality.checks import one_query_per_check
-
-    contenders = {}
-    checked = {}
-    for name in (ORDERS, ORDERS_RG):
-        single, per_check = bench.aggregate(name), bench.per_check(name)
-        checked[name] = same_metrics(single(), per_check())  # also the warm-up
-        contenders[f"single {name}"] = single
-        contenders[f"per_check {name}"] = per_check
-    samples = Samples()
-    for rep in range(runs):
-        for label in alternating(rep, list(contenders)):
-            samples.time(label, contenders[label])
-    result: dict[str, Any] = {
-        "runs": runs,
-        "statements": {
-            "single": bench.plan(ORDERS).aggregate_sql,
-            "per_check": one_query_per_check(bench.plan(ORDERS)),
-        },
-    }
-    for name in (ORDERS, ORDERS_RG):
-        result[name] = {
-            "single": samples.summary(f"single {name}"),
-            "per_check": samples.summary(f"per_check {name}"),
-            "per_check_over_single": samples.ratio(f"per_check {name}", f"single {name}"),
-            "metrics_checked": checked[name],
-        }
-    speedup = result[ORDERS]["per_check_over_single"]["ratio"]
-    result["speedup"] = speedup
-    result["meets_goal"] = speedup >= GOAL_SPEEDUP
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -520,6 +613,7 @@ def measure_breakdown(bench: Bench, runs: int) -> dict[str, Any]:
 
         return run
 
+    left = [c for index, c in enumerate(bench.checks) if index not in bench.answered(name)]
     contenders: dict[str, Callable[[], Any]] = {
         f"8 checks, one statement (engine.query; DuckDB threads={threads})": bench.aggregate(name),
         "  the same, DuckDB threads=1": one_thread(bench.aggregate(name)),
@@ -528,6 +622,8 @@ def measure_breakdown(bench: Bench, runs: int) -> dict[str, Any]:
         "  its DuckDB SQL run on DuckDB directly (no AKKO per-query cost)": duckdb_only,
         "  without unique (no count(DISTINCT))": bench.aggregate(name, without["unique"]),
         "  without relationships (no LEFT JOIN)": bench.aggregate(name, without["relationships"]),
+        f"after metadata: the statement ({', '.join(c.kind for c in left)})": bench.statement(name),
+        "  the same without unique": bench.aggregate(name, [c for c in left if c.kind != "unique"]),
         "unique alone: count(DISTINCT id)": bench.aggregate(name, alone["unique"]),
         "relationships alone: the LEFT JOIN, 1 column": bench.aggregate(name, alone["relationships"]),
         "decode the 7 columns (a sum of each)": lambda: bench.engine.query(decode, [name], versions=versions),
@@ -572,6 +668,82 @@ def measure_breakdown(bench: Bench, runs: int) -> dict[str, Any]:
         "parts": parts,
         "duckdb_sql": translated,
         "duckdb_threads": threads,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. On Trino (the cluster profile on `akko stack`)
+
+
+def measure_trino(root: Path, runs: int, rows: int, state_dir: str | None) -> dict[str, Any]:
+    """Part 1 on Trino: bench.orders and bench.customers written with pyiceberg into the stack's shared catalog,
+    the checks run through a `StepContext` of the `cluster` profile. Starts the stack (and stops it) unless
+    `state_dir` names the state folder of one `akko stack up` runs."""
+    from bench_cluster import environment, stack
+
+    project_dir = root.parent / "cluster-project"
+    project_dir.mkdir(exist_ok=True)
+    shutil.copy(REPO / "akko.yaml", project_dir / "akko.yaml")
+    print(
+        "trino: starting akko stack..." if state_dir is None else "trino: using the running stack...",
+        file=sys.stderr,
+        flush=True,
+    )
+    with stack(Path(state_dir) if state_dir else None) as running:
+        # the env file's variables, as load_project sets them for the cluster profile (set here, so a stack of
+        # the caller's environment can never be the one reached)
+        with environment({**running.env, "AKKO_STATE_DIR": str(running.state_dir)}):
+            bench = Bench(project_dir, rows, profile="cluster")
+            try:
+                first_write = bench.setup((ORDERS,))
+                print(
+                    "trino: checks against the write and one query per check...", file=sys.stderr, flush=True
+                )
+                result = measure_checks(
+                    bench,
+                    runs,
+                    (ORDERS,),
+                    warmups=TRINO_WARMUPS,
+                    extra=trino_extras(bench),
+                )
+                result["engine_open_s"] = bench.engine_open_s
+                result["first_write_s"] = first_write
+                result["trino_version"] = bench.engine.query("SELECT version() AS v", []).column(0)[0].as_py()
+            finally:
+                bench.close()
+        result["stack"] = {
+            "started_here": running.started_here,
+            "startup_s": running.startup_s,
+            "trino": running.env.get("AKKO_TRINO_URL"),
+        }
+    return result
+
+
+# Part 1's extra contenders on Trino: its fixed cost per query, and what the statement's time is made of.
+TRINO_EXTRAS = {
+    "select1": "Trino fixed cost of a query (SELECT 1, through TrinoEngine)",
+    "count": "  a query of the table: count(*), pinned",
+    "unique_alone": "unique alone: count(DISTINCT id)",
+    "statement_no_unique": "statement part without unique",
+}
+
+
+def trino_extras(bench: Bench) -> dict[str, Callable[[str], Callable[[], Any]]]:
+    unique = [c for c in bench.checks if c.kind == "unique"]
+
+    def without_unique(name: str) -> Callable[[], Any]:
+        left = [c for i, c in enumerate(bench.checks) if i not in bench.answered(name) and c.kind != "unique"]
+        return bench.aggregate(name, left)
+
+    return {
+        "select1": lambda name: lambda: bench.engine.query("SELECT 1 AS one", []),
+        "count": lambda name: (
+            lambda: bench.engine.query(
+                f"SELECT count(*) AS n FROM {name}", [name], versions=bench.pinned(name)
+            )
+        ),
+        "unique_alone": lambda name: bench.aggregate(name, unique),
+        "statement_no_unique": without_unique,
     }
 
 
@@ -625,12 +797,20 @@ def project(keep: bool) -> Iterator[Path]:
 def measure(
     runs: int = 9,
     rows: int = ROWS,
-    only: tuple[str, ...] = ("write", "wap", "scan", "breakdown"),
+    only: tuple[str, ...] = PARTS,
     json_path: str | None = None,
     keep: bool = False,
     row_group_rows: int = ROW_GROUP_ROWS,
+    cluster: bool = False,
+    state_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Measure, write the JSON file; returns every figure."""
+    """Measure, write the JSON file; returns every figure. `cluster` (or "trino" in `only`) adds the Trino part,
+    on the stack of `state_dir` or on one started (and stopped) here."""
+    if cluster and "trino" not in only:
+        only = (*only, "trino")
+    unknown = sorted(set(only) - {*PARTS, "trino"})
+    if unknown:
+        raise ValueError(f"unknown part(s): {', '.join(unknown)} (parts: {', '.join((*PARTS, 'trino'))})")
     result: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -638,44 +818,46 @@ def measure(
         "settings": {
             "runs": runs,
             "rows": rows,
+            "parts": list(only),
             "row_group_rows_variant": row_group_rows,
             "goal_checks_over_write_max": GOAL_CHECKS_OVER_WRITE,
             "goal_speedup_min": GOAL_SPEEDUP,
+            "contenders": {**CONTENDERS, **TRINO_EXTRAS},
         },
     }
     # pyiceberg warns when an overwrite replaces nothing (write_arrow's first write to a new table's branch)
     warnings.filterwarnings("ignore", "Delete operation did not match any records")
     with project(keep) as root:
         result["versions"] = versions()
-        bench = Bench(root, rows, row_group_rows)
-        try:
-            result["data"] = {
-                "rows": rows,
-                "columns": {f.name: str(f.type) for f in bench.data.schema},
-                "arrow_bytes": bench.data.nbytes,
-                "generate_s": bench.generate_s,
-                "anchor": bench.anchor.isoformat(),
-                "dimension": {"table": DIMENSION, "rows": CUSTOMERS},
-                "checks": [c.model_dump(exclude_none=True, exclude_defaults=True) for c in bench.checks],
-            }
-            result["engine_open_s"] = bench.engine_open_s
-            result["first_write_s"] = bench.setup()
-            if "write" in only:
-                print("checks against the write...", file=sys.stderr, flush=True)
-                result["write"] = measure_write_vs_checks(bench, runs)
-            if "wap" in only:
-                print("write_arrow with and without checks...", file=sys.stderr, flush=True)
-                result["wap"] = measure_write_arrow(bench, runs)
-            if "scan" in only:
-                print("single scan against one query per check...", file=sys.stderr, flush=True)
-                result["scan"] = measure_single_vs_per_check(bench, runs)
-            if "breakdown" in only:
-                print("where the time goes...", file=sys.stderr, flush=True)
-                result["breakdown"] = measure_breakdown(bench, max(5, runs // 2 + 1))
-        finally:
-            bench.close()
+        result["checks"] = [c.model_dump(exclude_none=True, exclude_defaults=True) for c in make_checks()]
+        if any(part in only for part in PARTS):
+            bench = Bench(root, rows, row_group_rows)
+            try:
+                result["data"] = {
+                    "rows": rows,
+                    "columns": {f.name: str(f.type) for f in bench.data.schema},
+                    "arrow_bytes": bench.data.nbytes,
+                    "generate_s": bench.generate_s,
+                    "anchor": bench.anchor.isoformat(),
+                    "dimension": {"table": DIMENSION, "rows": CUSTOMERS},
+                }
+                result["engine_open_s"] = bench.engine_open_s
+                result["first_write_s"] = bench.setup()
+                if "write" in only:
+                    print("checks against the write and one query per check...", file=sys.stderr, flush=True)
+                    result["write"] = measure_checks(bench, runs)
+                if "wap" in only:
+                    print("write_arrow with and without checks...", file=sys.stderr, flush=True)
+                    result["wap"] = measure_write_arrow(bench, runs)
+                if "breakdown" in only:
+                    print("where the time goes...", file=sys.stderr, flush=True)
+                    result["breakdown"] = measure_breakdown(bench, max(5, runs // 2 + 1))
+            finally:
+                bench.close()
+        if "trino" in only:
+            result["trino"] = measure_trino(root, runs, rows, state_dir)
     result["machine"]["loadavg_1_5_15_end"] = [round(x, 2) for x in os.getloadavg()]
-    goals = [result[part]["meets_goal"] for part in ("write", "scan") if part in result]
+    goals = [result[part]["meets_goal"] for part in ("write", "trino") if part in result]
     result["meets_goal"] = all(goals) if goals else None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = Path(json_path) if json_path else RESULTS / f"checks-{stamp}.json"
@@ -685,51 +867,75 @@ def measure(
     return result
 
 
+def checks_table(part: dict[str, Any], labels: dict[str, str], cpu: bool = True) -> str:
+    """Part 1's figures for one table: each contender's median, and its ratio to the write and to AKKO's."""
+    write, ours = part["write"]["median_s"], part[OURS]["median_s"]
+    rows = [["write_table, overwrite (pyiceberg)", write, part["write"]["range_s"], "1", ""]]
+    for key, label in labels.items():
+        if key not in part:
+            continue
+        median_s = part[key]["median_s"]
+        rows.append(
+            [label, median_s, part[key]["range_s"], f"{median_s / write:.3f}", f"{median_s / ours:.2f}"]
+        )
+        if cpu:
+            rows[-1].append(part[key]["cpu_median_s"])
+    if cpu:
+        rows[0].append(part["write"]["cpu_median_s"])
+    headers = ["", "median s", "range", "/ write", "/ AKKO"] + (["cpu s"] if cpu else [])
+    return table(headers, rows)
+
+
+def goal_lines(part: dict[str, Any], result: dict[str, Any], name: str) -> list[str]:
+    ours, speed = part["ratios"]["ours_over_write"], part["ratios"]["per_check_over_ours"]
+    verdict_write = "meets" if result["meets_goal_write"] else "MISSES"
+    verdict_speed = "meets" if result["meets_goal_speedup"] else "MISSES"
+    return [
+        f"{name}: AKKO / write = {ours['ratio']} (pairs {ours['ratio_pairs_median']}, minima "
+        f"{ours['ratio_of_minima']}); goal < {GOAL_CHECKS_OVER_WRITE}: {verdict_write}",
+        f"{name}: one query per check / AKKO = {speed['ratio']} (pairs {speed['ratio_pairs_median']}, minima "
+        f"{speed['ratio_of_minima']}); goal >= {GOAL_SPEEDUP}: {verdict_speed}",
+        f"answered from metadata: {', '.join(part['answered_by_metadata'])}; in the statement: "
+        f"{', '.join(part['in_statement'])}",
+    ]
+
+
 def report(result: dict[str, Any]) -> str:
     rows = result["settings"]["rows"]
     lines = [
-        f"Quality checks, embedded profile ({result['machine']['cpus']} CPUs, load "
-        f"{result['machine']['loadavg_1_5_15']} -> {result['machine'].get('loadavg_1_5_15_end')}); "
-        f"{rows:,} rows, 8 checks; medians of {result['settings']['runs']} interleaved runs (seconds)"
+        f"Quality checks ({result['machine']['cpus']} CPUs, load {result['machine']['loadavg_1_5_15']} -> "
+        f"{result['machine'].get('loadavg_1_5_15_end')}); {rows:,} rows, 8 checks; medians of "
+        f"{result['settings']['runs']} interleaved runs (seconds)"
     ]
-
-    def ratio_cells(r: dict[str, Any]) -> list[Any]:
-        return [r["ratio"], r["ratio_pairs_median"], r["ratio_of_minima"], r["ratio_cpu"]]
-
     write = result.get("write")
     if write:
-        table_rows = []
+        lines += [
+            "",
+            "1. Embedded (DuckDB): AKKO's checks against the write, and against one query per check",
+        ]
         for name in (ORDERS, ORDERS_RG):
             part = write[name]
             files = part["files"]
-            table_rows.append(
-                [
-                    f"{name} ({files['row_groups']} row group(s), {files['bytes'] / 1e6:.1f} MB)",
-                    part["write"]["median_s"],
-                    part["checks"]["median_s"],
-                    *ratio_cells(part["checks_over_write"]),
-                ]
-            )
-        verdict = "meets" if write["meets_goal"] else "MISSES"
+            lines += [
+                "",
+                f"{name}: {files['data_files']} data file(s), {files['row_groups']} row group(s), "
+                f"{files['bytes'] / 1e6:.1f} MB",
+                checks_table(part, CONTENDERS),
+                *(goal_lines(part, write, name) if name == ORDERS else []),
+            ]
         groups = result["settings"]["row_group_rows_variant"]
         checks_x = write["row_groups_speedup"]["checks"]["ratio"]
         write_x = round(1 / write["row_groups_speedup"]["write"]["ratio"], 3)
-        lines += [
-            "",
-            "1. Checks (run_checks) against the write they guard (write_table, overwrite)",
-            table(
-                ["table", "write s", "checks s", "checks/write", "pairs", "minima", "cpu"],
-                table_rows,
-            ),
-            f"checks/write on {ORDERS}: {write['checks_over_write']}; goal < {GOAL_CHECKS_OVER_WRITE}: "
-            f"{verdict}. With row groups of {groups:,} rows ({ORDERS_RG}): checks {checks_x}x as fast, "
-            f"write {write_x}x the time.",
-        ]
+        lines.append(
+            f"With row groups of {groups:,} rows ({ORDERS_RG}): AKKO's checks {checks_x}x as fast, the write "
+            f"{write_x}x the time."
+        )
     wap = result.get("wap")
     if wap:
+        ratio = wap["checked_over_plain"]
         lines += [
             "",
-            "End to end: write_arrow with the 8 checks (branch, checks, history, publish) / without checks",
+            "2. End to end: write_arrow with the 8 checks (branch, checks, history, publish) / without checks",
             table(
                 ["", "median s", "range"],
                 [
@@ -737,38 +943,17 @@ def report(result: dict[str, Any]) -> str:
                     ["without checks", wap["plain"]["median_s"], wap["plain"]["range_s"]],
                 ],
             ),
-            f"ratio {wap['checked_over_plain']['ratio']} (pairs {wap['checked_over_plain']['ratio_pairs_median']}, "
-            f"minima {wap['checked_over_plain']['ratio_of_minima']}, cpu {wap['checked_over_plain']['ratio_cpu']});"
-            f" overhead {wap['overhead_s']} s. Phases of one call with checks (median of "
-            f"{wap['phases']['calls']}, total {wap['phases']['total_s']} s):",
+            f"ratio {ratio['ratio']} (pairs {ratio['ratio_pairs_median']}, minima {ratio['ratio_of_minima']}, "
+            f"cpu {ratio['ratio_cpu']}); overhead {wap['overhead_s']} s. Phases of one call with checks (median "
+            f"of {wap['phases']['calls']}, total {wap['phases']['total_s']} s):",
             table(["phase", "s"], [[k, v] for k, v in wap["phases"]["seconds"].items()]),
-        ]
-    scan = result.get("scan")
-    if scan:
-        table_rows = []
-        for name in (ORDERS, ORDERS_RG):
-            part = scan[name]
-            table_rows.append(
-                [
-                    name,
-                    part["single"]["median_s"],
-                    part["per_check"]["median_s"],
-                    *ratio_cells(part["per_check_over_single"]),
-                ]
-            )
-        verdict = "meets" if scan["meets_goal"] else "MISSES"
-        lines += [
-            "",
-            "2. One aggregate statement against one query per check (8 statements), same engine and snapshot",
-            table(["table", "single s", "per check s", "per/single", "pairs", "minima", "cpu"], table_rows),
-            f"speed-up on {ORDERS}: {scan['speedup']}x; goal >= {GOAL_SPEEDUP}x: {verdict}",
         ]
     breakdown = result.get("breakdown")
     if breakdown:
         lines += [
             "",
-            f"3. Where the time goes ({breakdown['table']} unless named; medians of {breakdown['runs']} "
-            "interleaved runs)",
+            f"3. Where the time goes, embedded ({breakdown['table']} unless named; medians of "
+            f"{breakdown['runs']} interleaved runs)",
             table(
                 ["part", "median s", "min s", "cpu s"],
                 [
@@ -776,6 +961,24 @@ def report(result: dict[str, Any]) -> str:
                     for k, v in breakdown["seconds"].items()
                 ],
             ),
+        ]
+    trino = result.get("trino")
+    if trino:
+        part = trino[ORDERS]
+        files = part["files"]
+        stack_note = (
+            f"stack started here in {trino['stack']['startup_s']} s"
+            if trino["stack"]["started_here"]
+            else "a running stack"
+        )
+        lines += [
+            "",
+            f"4. Trino ({trino.get('trino_version')}, {stack_note}): {ORDERS} written with pyiceberg into the "
+            f"shared catalog ({files['data_files']} data file(s), {files['row_groups']} row group(s), "
+            f"{files['bytes'] / 1e6:.1f} MB); medians of {trino['runs']} interleaved runs after "
+            f"{trino['warmups']} warm-ups; cpu: this process only",
+            checks_table(part, {**CONTENDERS, **TRINO_EXTRAS}, cpu=False),
+            *goal_lines(part, trino, f"{ORDERS} on Trino"),
         ]
     lines.append(f"\nfigures: {result.get('json_file')}")
     return "\n".join(lines)
@@ -791,16 +994,34 @@ def main() -> None:
         default=ROW_GROUP_ROWS,
         help=f"write.parquet.row-group-limit of {ORDERS_RG} (default {ROW_GROUP_ROWS:,})",
     )
-    parser.add_argument("--only", default="write,wap,scan,breakdown", help="comma-separated parts")
+    parser.add_argument(
+        "--only", help=f"comma-separated parts: {','.join(PARTS)},trino (default: {','.join(PARTS)})"
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also on Trino: starts akko stack in a throwaway folder (1-2 min) and stops it, unless --state-dir",
+    )
+    parser.add_argument(
+        "--state-dir", help="with --cluster: use the stack `akko stack up` runs for this folder"
+    )
     parser.add_argument(
         "--json", help="where to write the figures (default benchmarks/results/checks-*.json)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary project folder")
     args = parser.parse_args()
-    only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    only = tuple(part.strip() for part in (args.only or ",".join(PARTS)).split(",") if part.strip())
     if args.runs < 1:
         parser.error("--runs must be at least 1 (5 or more for meaningful medians)")
-    print(report(measure(args.runs, args.rows, only, args.json, args.keep, args.row_group_rows)))
+    if args.state_dir and not (args.cluster or "trino" in only):
+        parser.error("--state-dir needs --cluster (or --only trino)")
+    unknown = sorted(set(only) - {*PARTS, "trino"})
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(unknown)}")
+    result = measure(
+        args.runs, args.rows, only, args.json, args.keep, args.row_group_rows, args.cluster, args.state_dir
+    )
+    print(report(result))
 
 
 if __name__ == "__main__":

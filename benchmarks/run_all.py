@@ -4,12 +4,14 @@ Each benchmark's `measure()` runs in its own fresh (spawned) process, one after 
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
 measured within the same benchmark run (interleaved where the benchmark allows).
 
-The cluster benchmark (bench_cluster.py) starts `akko stack` (Java, PostgreSQL, Trino, Spark Connect), so it only
-runs when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster`.
+The benchmarks on the cluster profile start `akko stack` (Java, PostgreSQL, Trino, Spark Connect), so they only
+run when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster,checks-trino`. They are bench_cluster.py
+(`cluster`) and the Trino part of bench_checks.py (`checks-trino`); each starts and stops its own stack, or with
+`--state-dir DIR` both use the one `akko stack up` runs for DIR.
 
     uv run python benchmarks/run_all.py                 # parse, demo, dev, checks (~12 min, quiet 2-core machine)
     uv run python benchmarks/run_all.py --only parse,demo --quick
-    uv run python benchmarks/run_all.py --cluster       # also the cluster profile on akko stack (~20 min more)
+    uv run python benchmarks/run_all.py --cluster       # also cluster and checks-trino on akko stack (~25 min more)
 """
 
 from __future__ import annotations
@@ -31,27 +33,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
 BENCHMARKS = ("parse", "demo", "dev", "checks")
-OPTIONAL = ("cluster",)  # needs `akko stack`: only with --cluster, AKKO_BENCH_CLUSTER=1 or --only
+OPTIONAL = (
+    "cluster",
+    "checks-trino",
+)  # need `akko stack`: only with --cluster, AKKO_BENCH_CLUSTER=1 or --only
+# A benchmark name -> its module bench_<module>.py and the arguments of its measure() (before --quick's).
+ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "checks": ("checks", {"only": ("write", "wap", "breakdown")}),  # embedded
+    "checks-trino": ("checks", {"only": ("trino",)}),
+}
+STACK_ARGS = {"cluster": "state_dir", "checks-trino": "state_dir"}  # what --state-dir sets
 QUICK = {
     "parse": {"repeats": 3, "processor_repeats": 1},
     "demo": {"repeats": 1},
     "dev": {"runs": 1, "warm": False},
     "checks": {"runs": 5},
+    "checks-trino": {"runs": 5},
     "cluster": {"demo_runs": 1, "step_runs": 5},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
 DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
 
 
+def _module(name: str) -> str:
+    return ENTRIES.get(name, (name, {}))[0]
+
+
 def _measure(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """In the spawned process: import benchmarks/bench_<name>.py and call its measure()."""
+    """In the spawned process: import benchmarks/bench_<module>.py and call its measure()."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    module_name = f"bench_{_module(name)}"
     try:
-        module = importlib.import_module(f"bench_{name}")
+        module = importlib.import_module(module_name)
     except ImportError as exc:
-        return {"unavailable": f"bench_{name}.py cannot be imported: {exc}"}
+        return {"unavailable": f"{module_name}.py cannot be imported: {exc}"}
     if not hasattr(module, "measure"):
-        return {"unavailable": f"bench_{name}.py has no measure() yet"}
+        return {"unavailable": f"{module_name}.py has no measure() yet"}
     return module.measure(**kwargs)
 
 
@@ -81,6 +98,9 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     checks = results.get("checks")
     if checks is not None:
         rows += _checks_rows(checks)
+    checks_trino = results.get("checks-trino")
+    if checks_trino is not None:
+        rows += _checks_rows(checks_trino)
     cluster = results.get("cluster")
     if cluster is not None:
         rows += _cluster_rows(cluster)
@@ -109,21 +129,23 @@ def _dev_rows(dev: dict[str, Any]) -> list[list[Any]]:
 
 
 def _checks_rows(checks: dict[str, Any]) -> list[list[Any]]:
-    """bench_checks.py: checks / the write they guard, one query per check / single scan, and (no goal) the whole
-    write_arrow with checks / without."""
+    """bench_checks.py: AKKO's checks (metadata + one statement, as production runs them) / the write they guard,
+    one query per check / AKKO's checks, on DuckDB and on Trino; and (no goal) write_arrow with checks / without."""
     if "unavailable" in checks or "failed" in checks:
         return [["checks: quality checks benchmarks", "n/a", "", _why(checks)]]
     rows: list[list[Any]] = []
     settings = checks["settings"]
-    write, scan, wap = checks.get("write"), checks.get("scan"), checks.get("wap")
-    if write:
+    for part, engine in (("write", "DuckDB"), ("trino", "Trino")):
+        figures = checks.get(part)
+        if not figures:
+            continue
         goal = settings["goal_checks_over_write_max"]
-        label = f"checks: run_checks / write_table ({settings['rows']:,} rows)"
-        rows.append([label, write["checks_over_write"], f"< {goal}", _yes(write["meets_goal"])])
-    if scan:
+        label = f"checks ({engine}): run_checks / write_table ({settings['rows']:,} rows)"
+        rows.append([label, figures["checks_over_write"], f"< {goal}", _yes(figures["meets_goal_write"])])
         goal = settings["goal_speedup_min"]
-        label = "checks: one query per check / single scan"
-        rows.append([label, scan["speedup"], f">= {goal}", _yes(scan["meets_goal"])])
+        label = f"checks ({engine}): one query per check / run_checks"
+        rows.append([label, figures["speedup"], f">= {goal}", _yes(figures["meets_goal_speedup"])])
+    wap = checks.get("wap")
     if wap:
         rows.append(
             ["checks: write_arrow with 8 checks / without", wap["checked_over_plain"]["ratio"], "", ""]
@@ -164,26 +186,35 @@ def _why(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default=",".join(BENCHMARKS), help="comma-separated: parse,demo,dev,checks,cluster"
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated: {','.join(BENCHMARKS + OPTIONAL)}",
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="also bench_cluster.py (starts akko stack; AKKO_BENCH_CLUSTER=1 does the same)",
+        help="also bench_cluster.py and bench_checks.py's Trino part (each starts akko stack; "
+        "AKKO_BENCH_CLUSTER=1 does the same)",
+    )
+    parser.add_argument(
+        "--state-dir", help="the cluster benchmarks use the stack `akko stack up` runs for this state folder"
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    if (args.cluster or os.environ.get("AKKO_BENCH_CLUSTER") == "1") and "cluster" not in names:
-        names.append("cluster")
+    if args.cluster or os.environ.get("AKKO_BENCH_CLUSTER") == "1":
+        names += [name for name in OPTIONAL if name not in names]
     unknown = sorted(set(names) - set(BENCHMARKS) - set(OPTIONAL))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     results: dict[str, dict[str, Any]] = {}
     for name in names:
         print(f"running {name} benchmark...", flush=True)
-        results[name] = run(name, QUICK[name] if args.quick else {})
+        kwargs = {**ENTRIES.get(name, (name, {}))[1], **(QUICK[name] if args.quick else {})}
+        if args.state_dir and name in STACK_ARGS:
+            kwargs[STACK_ARGS[name]] = args.state_dir
+        results[name] = run(name, kwargs)
         print(f"  {name}: done in {results[name]['_seconds']} s", flush=True)
         if "traceback" in results[name]:
             print(results[name]["traceback"], file=sys.stderr)
@@ -200,7 +231,7 @@ def _print_details(results: dict[str, dict[str, Any]]) -> None:
         if "unavailable" in result or "failed" in result:
             print(f"{name}: {_why(result)}")
             continue
-        module = importlib.import_module(f"bench_{name}")
+        module = importlib.import_module(f"bench_{_module(name)}")
         report = getattr(module, "report", None)
         print(report(result) if callable(report) else json.dumps(result, indent=2, default=str))
 
