@@ -285,7 +285,8 @@ class Bench:
         plan = self.plan(name, checks, answered)
         assert plan.aggregate_sql is not None, plan
         reads = reads_of(plan, answered=answered)
-        return lambda: self.engine.query(plan.aggregate_sql, reads, versions=self.pinned(name))
+        # as run_checks runs it: through query_aggregates (on Trino, a mark-distinct plan; on DuckDB, query)
+        return lambda: self.engine.query_aggregates(plan.aggregate_sql, reads, versions=self.pinned(name))
 
     def statement(self, name: str) -> Callable[[], Any]:
         """The statement part of `run_checks` with the catalog: the aggregate of the checks metadata left."""

@@ -36,6 +36,13 @@ class SqlEngine(ABC):
         main (write-audit-publish checks read the audit branch's snapshot). `sql` itself names the table as
         usual, without time travel. A name in `versions` that is not in `tables` is an error."""
 
+    def query_aggregates(
+        self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None
+    ) -> pa.Table:
+        """`query` for one statement computing many aggregates in one scan (the checks' statement), which an
+        engine may plan differently from its default."""
+        return self.query(sql, tables, versions=versions)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

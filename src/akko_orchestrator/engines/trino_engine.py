@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from akko_orchestrator.config.project import Project
 
 BATCH_ROWS = 10_000  # rows fetched and converted to Arrow at a time
+AGGREGATES_SESSION = {"distinct_aggregations_strategy": "mark_distinct"}  # see `query_aggregates`
 STARTING_WAIT = 60.0  # seconds to wait for a Trino that reports SERVER_STARTING_UP
 STARTING_POLL = 2.0
 DEFAULT_PORTS = {"http": 8080, "https": 443}
@@ -282,6 +283,20 @@ class TrinoEngine(SqlEngine):
                     time.sleep(STARTING_POLL)
                     continue
                 raise self._error(exc, sql, tables) from None
+
+    def query_aggregates(
+        self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None
+    ) -> pa.Table:
+        """Trino's default plan for `count(DISTINCT x)` beside other aggregates pre-aggregates and reads the table
+        twice; the check statement mixes exactly these. Marking distinct values instead (still distributed by
+        `x` on a multi-node cluster) ran it 2x faster on 1M rows here (benchmarks/bench_checks.py)."""
+        session = self._connection()._client_session  # the trino client's session: per-request properties
+        saved = dict(session.properties)
+        session.properties = {**saved, **AGGREGATES_SESSION}
+        try:
+            return self.query(sql, tables, versions=versions)
+        finally:
+            session.properties = saved
 
     def close(self) -> None:
         if self._conn is not None:

@@ -50,7 +50,7 @@ def run_checks(
     reads = _reads(plan)
     metrics: dict[str, Any] = {}
     if plan.aggregate_sql is not None:
-        row = engine.query(plan.aggregate_sql, reads, versions=versions).to_pylist()[0]
+        row = engine.query_aggregates(plan.aggregate_sql, reads, versions=versions).to_pylist()[0]
         metrics = {key.lower(): value for key, value in row.items()}
     results = []
     for index, compiled in enumerate(plan.checks):
