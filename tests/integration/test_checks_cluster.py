@@ -107,3 +107,12 @@ def test_wap_of_a_trino_step_keeps_main_when_checks_fail(cluster: dict[str, Any]
     assert sorted(table.scan().to_arrow().column("id").to_pylist()) == [1, 2]
     branch = table.scan().use_ref("akko_audit__cluster_quality_gate_bad__load").to_arrow()
     assert sorted(branch.column("id").to_pylist()) == [1, 1, 3]
+
+
+def test_the_check_statement_runs_with_a_mark_distinct_plan_on_trino(cluster: dict[str, Any]) -> None:
+    """Only the checks' statement gets the session property; the connection's other queries keep Trino's default."""
+    show = "SHOW SESSION LIKE 'distinct_aggregations_strategy'"
+    tuned = cluster["trino"].query_aggregates(show, []).to_pylist()[0]
+    plain = cluster["trino"].query(show, []).to_pylist()[0]
+    assert tuned["Value"] == "mark_distinct"
+    assert plain["Value"] == plain["Default"]
