@@ -570,7 +570,7 @@ def measure_breakdown(bench: Bench, runs: int) -> dict[str, Any]:
     """Each part of the checks and of the write timed alone, interleaved (medians, seconds)."""
     import pyarrow.parquet as pq
 
-    from akko_orchestrator.engines.duckdb_engine import to_duckdb_sql, trino_type
+    from akko_orchestrator.engines.duckdb.engine import to_duckdb_sql, trino_type
 
     name = ORDERS
     versions = {name: bench.snapshots[name]}

@@ -38,7 +38,7 @@ def _cluster(check: Check) -> Check:
 @pytest.fixture(scope="module")
 def cluster(cluster_stack: RunningStack) -> Iterator[dict[str, Any]]:
     from akko_orchestrator.config.project import load_project
-    from akko_orchestrator.engines.base import create_engine
+    from akko_orchestrator.engines.registry import create_engine
     from akko_orchestrator.lakehouse.writer import write_table
 
     root = copy_project(cluster_stack.state_dir.parent / "checks-project")

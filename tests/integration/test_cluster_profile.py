@@ -83,7 +83,7 @@ class ClusterProject:
     def trino_query(self, sql: str) -> list[tuple[Any, ...]]:
         """Through the cluster profile's SQL engine (Trino over the stack's Airflow connection, HTTPS + password)."""
         from akko_orchestrator.config.project import load_project
-        from akko_orchestrator.engines.base import create_engine
+        from akko_orchestrator.engines.registry import create_engine
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("AKKO_STATE_DIR", str(self.state))

@@ -576,7 +576,7 @@ class Engines:
 @pytest.fixture(scope="module")
 def engines(cluster_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
     from akko_orchestrator.config.project import load_project
-    from akko_orchestrator.engines.base import create_engine
+    from akko_orchestrator.engines.registry import create_engine
     from akko_orchestrator.lakehouse.catalog import open_catalog
 
     root = tmp_path_factory.mktemp("parity-project")

@@ -526,7 +526,7 @@ def test_trino_engine_reads_a_pinned_branch_snapshot(
     from pyiceberg.types import StringType
 
     from akko_orchestrator.config.project import load_project
-    from akko_orchestrator.engines.duckdb_engine import DuckDBEngine
+    from akko_orchestrator.engines.duckdb.engine import DuckDBEngine
     from akko_orchestrator.engines.trino_engine import TrinoEngine
 
     sales, regions = f"{NAMESPACE}.wap_sales", f"{NAMESPACE}.wap_regions"

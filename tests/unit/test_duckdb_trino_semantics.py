@@ -1,4 +1,4 @@
-"""The embedded engine gives Trino's answers where DuckDB alone would not (engines/duckdb_engine.trino_semantics).
+"""The embedded engine gives Trino's answers where DuckDB alone would not (engines/duckdb/semantics.py).
 
 Each expected value is what Trino 476 answers (checked against `akko stack`'s Trino; the same comparisons run for real
 in tests/integration/test_sql_parity.py)."""
@@ -15,12 +15,9 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from akko_orchestrator.engines.duckdb_engine import (
-    DuckDBEngine,
-    connect,
-    java_replacement_to_re2,
-    to_duckdb_sql,
-)
+from akko_orchestrator.engines.duckdb.engine import DuckDBEngine, to_duckdb_sql
+from akko_orchestrator.engines.duckdb.rewrites import java_replacement_to_re2
+from akko_orchestrator.engines.duckdb.sandbox import connect
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import write_table
 from akko_orchestrator.spec.models import Output

@@ -33,6 +33,24 @@ CASES: dict[str, list[tuple[str, int, int, str, str, str | None]]] = {
     "duplicate_yaml_key": [
         ("spec.yaml", 9, 5, "", "invalid YAML: duplicate key 'sql' (first at line 8): keep only one", None)
     ],
+    "not_a_query": [
+        (
+            "spec.yaml", 8, 10, "steps[0].sql",
+            "COPY is not a query: a step's SQL is one SELECT (or WITH, VALUES, TABLE), whose result AKKO writes "
+            "(set the step's `output` to write a table; files land through `ingest` steps)",
+            None,
+        ),
+        (
+            "spec.yaml", 12, 31, "steps[1].queries.counted",
+            "a second statement: a step's SQL is one query, whose result AKKO writes", None,
+        ),
+        (
+            "spec.yaml", 16, 7, "steps[2].sql",
+            "INSTALL is not a query: a step's SQL is one SELECT (or WITH, VALUES, TABLE), whose result AKKO "
+            "writes (extensions are not part of spec SQL)",
+            None,
+        ),
+    ],
     "check_errors": [
         (
             "spec.yaml", 10, 9, "steps[0].checks[0]",

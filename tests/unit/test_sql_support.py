@@ -89,7 +89,6 @@ def test_function_name_is_reported_as_written() -> None:
         ("regexp_replace(note, 'a', note)", "regexp_replace"),
         ("width_bucket(id, 0, 10, 5)", "width_bucket"),
         ("word_stem(note)", "word_stem"),
-        ("my_udf(id)", "my_udf"),
     ],
 )
 def test_functions_duckdb_lacks_or_answers_differently(call: str, construct: str) -> None:

@@ -24,7 +24,7 @@ import pytest
 from akko_orchestrator.config.models import ProjectConfig
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.engines import trino_engine
-from akko_orchestrator.engines.base import create_engine
+from akko_orchestrator.engines.registry import create_engine
 from akko_orchestrator.engines.trino_engine import TrinoEngine, arrow_type, split_top_level, to_arrow
 from akko_orchestrator.errors import AkkoError
 

@@ -37,6 +37,16 @@ if TYPE_CHECKING:
     from akko_orchestrator.spec.yaml_source import SpecSource
 
 CACHE_DIR = "__akko_cache__"
+# plan/ files whose rules decide which SQL is valid: cached SQL results hold only while they are unchanged.
+RULE_FILES = (
+    "sql_refs.py",
+    "sql_ast.py",
+    "statements.py",
+    "trino_sql.py",
+    "trino_functions.txt",
+    "sql_support.py",
+    "builder.py",
+)
 _DATE = "__akko_date__"  # a YAML date (e.g. `start_date: 2024-01-01`) in the cached spec document
 
 
@@ -73,6 +83,7 @@ def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | Non
     if cache_file is not None:
         updated = {
             "version": __version__,
+            "rules": _rules_fingerprint(),
             "sql_reads": sql_reads,
             "spec": spec_entry,
             "project": project_entry,
@@ -96,6 +107,22 @@ def _yaml_reader_fingerprint() -> str:
         return hashlib.sha256(Path(str(yaml_source.__file__)).read_bytes()).hexdigest()[:16]
     except (OSError, TypeError):
         return "unknown"
+
+
+@lru_cache(maxsize=1)
+def _rules_fingerprint() -> str:
+    """Changes whenever the SQL rules do (the Trino allow-list, what the embedded engine runs, statement kinds), so
+    SQL judged clean by older rules is judged again."""
+    from akko_orchestrator import plan
+
+    digest = hashlib.sha256()
+    folder = Path(str(plan.__file__)).parent
+    for name in RULE_FILES:
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()[:16]
 
 
 def _spec_digest(text: str) -> str:
@@ -178,6 +205,8 @@ def _read_cache(path: Path | None) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("version") != __version__:
+        return {}
+    if data.get("rules") != _rules_fingerprint():
         return {}
     if not isinstance(data.get("sql_reads", {}), dict):
         return {}

@@ -1,9 +1,9 @@
-"""The engine interface and registry. Drivers are imported inside each factory, so an engine costs nothing until used."""
+"""The SQL engine interface every engine implements (the registry that builds one is `engines/registry.py`)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,9 +11,6 @@ from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyiceberg.catalog import Catalog
-
-    from akko_orchestrator.config.project import Project
 
 
 @dataclass(frozen=True)
@@ -43,6 +40,10 @@ class SqlEngine(ABC):
         engine may plan differently from its default."""
         return self.query(sql, tables, versions=versions)
 
+    def explain(self, sql: str, query: str, tables: list[str]) -> pa.Table:
+        """The engine's plan of `query`, as the statement `sql` (EXPLAIN ... `query`) asks for it."""
+        return self.query(sql, [])
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -64,26 +65,3 @@ def pinned_versions(tables: list[str], versions: Mapping[str, int] | None) -> di
             raise AkkoError(f"snapshot id of table {name} must be an integer, not {snapshot_id!r}")
         pinned[name.lower()] = snapshot_id
     return pinned
-
-
-EngineFactory = Callable[["Project", "Catalog"], SqlEngine]
-_REGISTRY: dict[str, EngineFactory] = {}
-
-
-def register(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    def decorate(factory: EngineFactory) -> EngineFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
-
-
-def create_engine(name: str, project: Project, catalog: Catalog) -> SqlEngine:
-    from akko_orchestrator.engines import duckdb_engine, trino_engine  # noqa: F401 - each registers itself
-
-    if name not in _REGISTRY:
-        raise AkkoError(
-            f"SQL engine '{name}' is not available in this version (profile '{project.profile_name}'); "
-            f"available: {', '.join(sorted(_REGISTRY))}"
-        )
-    return _REGISTRY[name](project, catalog)

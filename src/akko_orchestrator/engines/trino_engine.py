@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from akko_orchestrator.config.models import TrinoSettings
-from akko_orchestrator.engines.base import Capabilities, SqlEngine, pinned_versions, register
+from akko_orchestrator.engines.base import Capabilities, SqlEngine, pinned_versions
 from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ class TrinoEngine(SqlEngine):
     # -- SqlEngine -------------------------------------------------------------------------------------------
 
     def query(self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None) -> pa.Table:
-        from akko_orchestrator.plan.builder import LAKEHOUSE_SQL_CATALOG
+        from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
 
         sql = self._lakehouse_catalog(sql)
         pinned = pinned_versions(tables, versions)
@@ -359,7 +359,7 @@ class TrinoEngine(SqlEngine):
     def _lakehouse_catalog(self, sql: str) -> str:
         """Spec SQL names the lakehouse `iceberg` (iceberg.ns.table); on a Trino whose lakehouse catalog is named
         otherwise, rewrite those references. Unqualified `ns.table` resolves in the session catalog."""
-        from akko_orchestrator.plan.builder import LAKEHOUSE_SQL_CATALOG
+        from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
 
         target = self.settings.catalog
         if target.lower() == LAKEHOUSE_SQL_CATALOG or LAKEHOUSE_SQL_CATALOG not in sql.lower():
@@ -549,6 +549,5 @@ def _set_session_catalog(conn: Any, catalog: str) -> None:
     conn.catalog = catalog
 
 
-@register("trino")
-def _factory(project: Project, catalog: Catalog) -> SqlEngine:
+def create(project: Project, catalog: Catalog) -> SqlEngine:
     return TrinoEngine(project, catalog)

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan.sql_refs import SqlSyntaxError, TableRef, tables_read
+from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
+from akko_orchestrator.plan.statements import query_issues
 from akko_orchestrator.spec.models import IngestStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
-
-LAKEHOUSE_SQL_CATALOG = "iceberg"  # the Trino catalog name that means "our Iceberg lakehouse" in SQL text
 
 
 @dataclass(frozen=True)
@@ -255,6 +254,10 @@ class _Planner:
                 sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
             )
             return []
+        if not as_condition:
+            self.issues.extend(
+                sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
+            )
         if self.engine == "embedded":
             for offset, message in self._embedded_issues(wrapped.text):
                 self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
@@ -307,7 +310,8 @@ class _Planner:
                 sql_issue(self.source, sql, _offset_of(sql.text, exc.line, exc.column), reason)
             )
             return []
-        names, bad = [], []
+        bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
+        names = []
         for ref in refs:
             if ref.catalog not in ("", LAKEHOUSE_SQL_CATALOG) or not ref.namespace:
                 bad.append(self._not_iceberg_issue(sql, ref))

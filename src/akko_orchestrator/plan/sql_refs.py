@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from akko_orchestrator.errors import AkkoError
 
 TRINO = "trino"
+LAKEHOUSE_SQL_CATALOG = "iceberg"  # the Trino catalog name that means "our Iceberg lakehouse" in SQL text
 _TOKEN_REPR = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
 _MISSING_KEYWORD = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]+'>")
 _UNCLOSED = re.compile(r"Missing (.+) from \d+:(\d+)")
 _FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z_]+)", re.DOTALL)
+DUCKDB_STATEMENTS = frozenset({"ATTACH", "DETACH", "INSTALL", "LOAD", "PRAGMA", "COPY", "EXPORT", "IMPORT"})
 STATEMENTS = (
     "SELECT",
     "WITH",
@@ -54,11 +59,12 @@ def parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
     import sqlglot  # deferred: parse time uses cached plans and must not pay this import
 
     try:
-        statements = [s for s in sqlglot.parse(sql, read=TRINO) if s is not None]
+        with _quiet_sqlglot():  # SHOW, EXPLAIN...: "falling back to parsing as a 'Command'" is no news here
+            statements = [s for s in sqlglot.parse(sql, read=TRINO) if s is not None]
     except sqlglot.errors.ParseError as exc:
-        misspelt = _misspelt_statement(sql)
-        if misspelt is not None:
-            raise misspelt from None
+        known = _not_trino_statement(sql) or _misspelt_statement(sql) or _unknown_call(sql)
+        if known is not None:
+            raise known from None
         first = exc.errors[0] if exc.errors else {}
         highlight = first.get("highlight") or ""
         reason = _parse_reason(first.get("description", str(exc)), highlight)
@@ -69,6 +75,54 @@ def parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
     if not statements:
         raise SqlSyntaxError("empty SQL: write a query", 1, 1)
     return statements
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _position(sql: str, offset: int) -> tuple[int, int]:
+    line = sql.count("\n", 0, offset) + 1
+    return line, offset - (sql.rfind("\n", 0, offset) + 1) + 1
+
+
+def _not_trino_statement(sql: str) -> SqlSyntaxError | None:
+    """DuckDB's ATTACH, INSTALL, PRAGMA... make the parser fail somewhere after them: name the statement."""
+    match = _FIRST_WORD.match(sql)
+    if match is None or match.group(1).upper() not in DUCKDB_STATEMENTS:
+        return None
+    word = match.group(1).upper()
+    return SqlSyntaxError(
+        f"{word} is not a Trino statement (it is DuckDB's)", *_position(sql, match.start(1))
+    )
+
+
+def _unknown_call(sql: str) -> SqlSyntaxError | None:
+    """A call of a function Trino lacks (DuckDB's `glob('/etc/*')`) can make the parser fail: name it."""
+    from sqlglot.parser import Parser
+
+    from akko_orchestrator.plan.sql_ast import NAME, NOT_A_CALL, tokenize
+    from akko_orchestrator.plan.trino_functions import trino_functions
+    from akko_orchestrator.plan.trino_sql import SPECIAL_FORMS
+
+    tokens = tokenize(sql)
+    for index, (token, following) in enumerate(zip(tokens, tokens[1:], strict=False)):
+        name = token.text.lower()
+        after_as = index > 0 and tokens[index - 1].text.upper() == "AS"  # CAST(x AS decimal(10, 2)
+        if following.text != "(" or not NAME.fullmatch(token.text) or name in NOT_A_CALL or after_as:
+            continue
+        if token.token_type in Parser.TYPE_TOKENS:
+            continue
+        if name not in trino_functions() and name not in SPECIAL_FORMS:
+            return SqlSyntaxError(f"{token.text} is not a Trino function", *_position(sql, token.start))
+    return None
 
 
 def _misspelt_statement(sql: str) -> SqlSyntaxError | None:

@@ -1,7 +1,7 @@
 """What the embedded engine cannot do with a step's Trino SQL, found on sqlglot's syntax tree.
 
 The embedded profile runs spec SQL (Trino) on DuckDB through sqlglot's Trino -> DuckDB transpilation
-(`engines/duckdb_engine.py`, which also corrects the differences it can: integer and decimal division, decimal
+(`engines/duckdb/`, which also corrects the differences it can: integer and decimal division, decimal
 averages, date arithmetic on dates, regexp and JSON edge cases...). What remains is listed here: functions DuckDB
 lacks, functions and constructs DuckDB would answer differently from Trino (a wrong answer, never returned silently),
 and what sqlglot itself cannot translate. `embedded_unsupported` returns one `SqlSupportIssue` per use, with its
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from akko_orchestrator.plan.sql_ast import SqlSupportIssue, offset_of, written_name
 from akko_orchestrator.plan.sql_refs import SqlSyntaxError, parse_trino
 
 CLUSTER = "run this step on the `cluster` profile"
@@ -93,33 +93,34 @@ PRINTF_SPECIFIER = re.compile(r"%(?:%|[-0+ ]*\d*(?:\.\d+)?[sdf])")
 ANY_SPECIFIER = re.compile(r"%[^%]?")
 
 
-@dataclass(frozen=True)
-class SqlSupportIssue:
-    """One use of something the embedded engine cannot run as Trino would."""
-
-    construct: str  # the function as written (`approx_percentile`) or the construct (`TABLESAMPLE`)
-    message: str  # "<construct>: not supported by the embedded engine (DuckDB) ...; run this step on ..."
-    offset: int  # character offset of the construct in the SQL text
-
-    def __str__(self) -> str:
-        return self.message
-
-
 def embedded_unsupported(
     sql: str, schema: Mapping[str, Mapping[str, str]] | None = None
 ) -> list[SqlSupportIssue]:
-    """Everything in `sql` (Trino) the embedded engine would not run, or would answer differently; sorted by offset.
+    """Everything in `sql` the embedded engine would not run: what is not Trino SQL (plan/trino_sql.py), and what
+    DuckDB would answer differently from Trino; sorted by offset.
 
     `schema`: optional Trino column types of the tables read, as {"namespace.table": {"column": "decimal(12,2)"}};
-    with it, checks that depend on a column's type run too. SQL that does not parse gives no issue (its syntax error
-    is reported by the planner)."""
+    with it, checks that depend on a column's type run too. SQL that does not parse, or is no query, gives no issue
+    (the planner reports its syntax error, plan/statements.py what is no query)."""
+    from akko_orchestrator.plan.statements import QUERY_ROOTS
+    from akko_orchestrator.plan.trino_sql import not_trino
+
     try:
         statements = parse_trino(sql)
     except SqlSyntaxError:
         return []
+    if any(type(s).__name__ not in QUERY_ROOTS for s in statements):
+        return []  # not a query at all: plan/statements.py says so, and nothing of it runs
+
+    # What is not Trino at all comes first: at an offset where it is found, that is the issue to report.
     found: dict[tuple[str, int], SqlSupportIssue] = {}
+    for issue in not_trino(sql, statements):
+        found.setdefault((issue.construct, issue.offset), issue)
+    not_trino_at = {offset for _, offset in found}
     for statement in statements:
         for issue in _static_issues(statement, sql):
+            if issue.offset in not_trino_at:
+                continue
             found.setdefault((issue.construct, issue.offset), issue)
         typed = annotate(statement, schema or {})
         if typed is not None:
@@ -291,7 +292,7 @@ def annotate(statement: Any, schema: Mapping[str, Mapping[str, str]]) -> Any | N
 def _without_lakehouse_catalog(statement: Any) -> Any:
     from sqlglot import exp
 
-    from akko_orchestrator.plan.builder import LAKEHOUSE_SQL_CATALOG
+    from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
 
     for table in statement.find_all(exp.Table):
         if table.catalog.lower() == LAKEHOUSE_SQL_CATALOG:
@@ -362,61 +363,6 @@ def printf_compatible(node: Any) -> bool:
         return False
     text = pattern.name
     return len(PRINTF_SPECIFIER.findall(text)) == len(ANY_SPECIFIER.findall(text))
-
-
-def written_name(node: Any, sql: str) -> str:
-    """A function's name as the SQL text spells it (sqlglot's own name may be another dialect's)."""
-    from sqlglot import exp
-
-    start, end = node.meta.get("start"), node.meta.get("end")
-    if (
-        isinstance(start, int)
-        and isinstance(end, int)
-        and re.fullmatch(r"[A-Za-z_]\w*", sql[start : end + 1])
-    ):
-        return sql[start : end + 1]
-    if isinstance(node, exp.Anonymous):
-        return str(node.name)
-    return node.sql_name().lower()
-
-
-# Keywords that start a construct sqlglot records no position for: its offset is that of the keyword before the
-# first position recorded inside it.
-_KEYWORDS = {
-    "Cast": "cast",
-    "TryCast": "try_cast",
-    "TableSample": "tablesample",
-    "Version": "for",
-    "Unnest": "unnest",
-    "MatchRecognize": "match_recognize",
-}
-
-
-def offset_of(node: Any, sql: str) -> int:
-    """Where `node` starts in `sql`: its own recorded position, else the first one recorded inside it (moved back to
-    the construct's keyword, e.g. CAST, when the node has one); 0 when sqlglot recorded none."""
-    start = node.meta.get("start")
-    if isinstance(start, int):
-        return start
-    inner = [n for n in node.walk() if isinstance(n.meta.get("start"), int)]
-    if not inner:
-        return 0
-    first = min(inner, key=lambda n: n.meta["start"])
-    offset = first.meta["start"]
-    keyword = _KEYWORDS.get(type(node).__name__)
-    if keyword is None:
-        return offset
-    # CAST(CAST(x AS int) AS varchar): the outer cast's keyword is the second one back from x.
-    depth, parent = 0, first
-    while parent is not None:
-        depth += type(parent) is type(node)
-        parent = None if parent is node else parent.parent
-    for _ in range(depth):
-        found = sql.lower().rfind(keyword, 0, offset)
-        if found < 0:
-            break
-        offset = found
-    return offset
 
 
 def _issue(construct: str, node: Any, sql: str, why: str, alternative: str | None = None) -> SqlSupportIssue:

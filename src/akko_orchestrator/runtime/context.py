@@ -45,7 +45,7 @@ class StepContext:
 
     @cached_property
     def sql_engine(self) -> SqlEngine:
-        from akko_orchestrator.engines.base import create_engine
+        from akko_orchestrator.engines.registry import create_engine
 
         return create_engine(self.project.profile.sql_engine, self.project, self.catalog)
 
