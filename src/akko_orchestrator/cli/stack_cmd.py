@@ -23,7 +23,7 @@ stack_app = typer.Typer(
 
 
 def _manager(options: StackOptions | None = None) -> StackManager:
-    from akko_orchestrator.cli.main import current_project  # main mounts this sub-app; import at call time
+    from akko_orchestrator.cli.app import current_project
 
     return build_stack(current_project(), options)
 
@@ -69,7 +69,7 @@ def up(
 def down() -> None:
     """Stop the services (data is kept) and remove the env file; also the local Spark Connect server that
     `spark` steps of the embedded profile start on demand."""
-    from akko_orchestrator.cli.main import current_project
+    from akko_orchestrator.cli.app import current_project
     from akko_orchestrator.stack.local_spark import local_spark_service
 
     statuses = _manager().down()
