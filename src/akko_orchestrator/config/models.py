@@ -146,4 +146,11 @@ class ProjectConfig(ConfigModel):
         ".akko", description="Local state: catalog, warehouse, object store, Airflow home."
     )
     profile: str = "local"
+    allowed_paths: list[str] = Field(
+        default_factory=list,
+        description="Folders and URI prefixes outside the project folder and the profile's object store that "
+        "specs' `files` may read, e.g. `/data/landing`, `../shared` (relative to the project folder), "
+        "`s3://other-bucket/landing/`, `https://example.org/data/`. Anything else outside is refused, by "
+        "`akko validate` and again when a step runs (real paths: a symlink out of the project is outside).",
+    )
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})

@@ -1,7 +1,8 @@
 """The object store where raw files land: a local folder on `local`, an S3-compatible bucket on `cluster`.
 
 Paths in specs: `raw/x.csv` is a key in the object store, `./data/x.csv` is relative to the project folder,
-and `file:///...` or `s3://...` are used as given.
+and `file:///...` or `s3://...` are used as given. Specs may read only inside the project, this store and
+akko.yaml's `allowed_paths` (config/paths.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akko_orchestrator.config.paths import resolve_location
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 
@@ -47,16 +49,9 @@ class ObjectStore:
         )
 
     def resolve(self, location: str) -> str:
-        """A spec path to a full path or URI the filesystem understands."""
-        if location.startswith("file://"):
-            return location.removeprefix("file://")
-        if "://" in location:
-            return location
-        if location.startswith("./") or location.startswith("../"):
-            return str((self.project.root / location).resolve())
-        if location.startswith("/"):
-            return location
-        return f"{self.root}/{location}"
+        """A spec path to a full path or URI the filesystem understands (where it may be read from is
+        config/paths.py's rule, checked by the steps that read spec paths)."""
+        return resolve_location(location, self.project.root, self.root)
 
     def glob(self, pattern: str) -> list[str]:
         """Matching files, sorted (mapped task indexes must be stable across retries)."""

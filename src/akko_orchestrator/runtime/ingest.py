@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from akko_orchestrator.config.paths import PathRule
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.arrow_io import keep_last_per_key, normalize, read_file, records_to_arrow
 from akko_orchestrator.lakehouse.writer import WriteResult
@@ -22,7 +23,12 @@ from akko_orchestrator.spec.models import HttpSource, IngestStep, SqlSource
 
 
 def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
+    """The files the step reads, sorted; each inside what the spec may read (config/paths.py), checked by its
+    real path here and again before it is read (a spec or a symlink may have changed since validation)."""
+    rule = PathRule.of(ctx.project)
+    rule.enforce(step.id, str(step.source.files))  # before listing: a folder outside is not even listed
     files = ctx.object_store.glob(str(step.source.files))
+    rule.enforce(step.id, str(step.source.files), files)
     if not files:
         raise AkkoError(
             f"no file matches {step.source.files!r} (looked in {ctx.object_store.resolve(str(step.source.files))})"
@@ -32,6 +38,7 @@ def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
 
 
 def load_file(ctx: StepContext, step: IngestStep, path: str) -> pa.Table:
+    PathRule.of(ctx.project).enforce(step.id, str(step.source.files), [path])
     try:
         data = ctx.object_store.read_bytes(path)
     except FileNotFoundError:

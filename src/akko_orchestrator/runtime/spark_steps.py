@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from akko_orchestrator.config.paths import PathRule, local_files
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.plan.builder import PlannedStep
@@ -32,6 +33,7 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
     step = planned.step
     assert isinstance(step, SparkStep)
     function = load_function(spec_file.parent / step.script, step.function)
+    check_sources(ctx, step)  # a refused path fails before a Spark server is started or reached
     remote = spark_remote(ctx)
     spark = connect(remote, ctx.project.profile_name)
     try:
@@ -105,11 +107,22 @@ def load_function(script: Path, name: str):
     return function
 
 
+def check_sources(ctx: StepContext, step: SparkStep) -> None:
+    """Every file source is inside what specs may read (config/paths.py): the path as written and, for local
+    paths, each file Spark would read now (glob matches, folders' contents), by real path."""
+    rule = PathRule.of(ctx.project)
+    for source in step.sources.values():
+        if source.files is not None:
+            rule.enforce(step.id, source.files, local_files(rule.resolve(source.files)))
+
+
 def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> DataFrame:
     if source.jdbc is not None:
         return _read_jdbc(spark, source)
     fmt = source.file_format()
     path = ctx.object_store.resolve(str(source.files))
+    # Spark reads the files itself: checked again right before it is handed the path.
+    PathRule.of(ctx.project).enforce(ctx.step_id, str(source.files), local_files(path))
     if path.startswith("s3://"):
         path = "s3a://" + path.removeprefix("s3://")  # Hadoop's S3 filesystem, configured on the Spark server
     options = {"header": "true", "inferSchema": "true"} if fmt == "csv" else {}

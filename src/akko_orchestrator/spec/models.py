@@ -105,7 +105,8 @@ class IngestSource(SpecModel):
     files: str | None = Field(
         None,
         description="`raw/x/*.csv` (object store key), `./data/*.json` (project folder), or a URI. "
-        "A glob fans out: one mapped task per file.",
+        "A glob fans out: one mapped task per file. Outside the project and the object store, only what "
+        "akko.yaml's `allowed_paths` lists.",
     )
     format: Literal["csv", "parquet", "json"] | None = Field(None, description="Default: the file extension.")
     http: HttpSource | None = None
@@ -327,7 +328,9 @@ class SparkSource(SpecModel):
     """Raw data a Spark step reads itself: files in the object store (or project/URI paths), or a JDBC table."""
 
     files: str | None = Field(
-        None, description="`raw/x/*.csv` (object store key), `./data/*.json` (project folder), or a URI."
+        None,
+        description="`raw/x/*.csv` (object store key), `./data/*.json` (project folder), or a URI. Outside the "
+        "project and the object store, only what akko.yaml's `allowed_paths` lists.",
     )
     format: Literal["csv", "parquet", "json"] | None = Field(None, description="Default: the file extension.")
     options: dict[str, str] = Field(

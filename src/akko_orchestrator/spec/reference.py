@@ -398,6 +398,10 @@ def _checks_section() -> list[str]:
         "- SQL parses as Trino (positions inside inline SQL and `.sql` files are exact) and reads only "
         "`namespace.table` tables of the lakehouse; so do checks' `expression` and `sql`.",
         "- `checks` only on steps with an `output`, with distinct names.",
+        "- `files` (ingest `source`, spark `sources`) read only inside the project folder, the profile's object "
+        "store, or a folder or URI prefix listed in akko.yaml's `allowed_paths`, by real path (`..`, absolute "
+        "paths, other URIs and symlinks out are refused; a glob by its base folder and the files it matches); "
+        "a running step checks every file again before reading it.",
         "- Across files: unique pipeline ids, and every table read (SQL, `inputs`, `schedule.on`) is written "
         "by some pipeline or already exists (checked against the embedded catalog on the `embedded` engine).",
         "",

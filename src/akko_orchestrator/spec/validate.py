@@ -1,17 +1,29 @@
-"""`akko validate`: every spec in a folder, plus cross-pipeline checks (duplicate ids, tables nobody writes)."""
+"""`akko validate`: every spec in a folder, plus cross-pipeline checks (duplicate ids, tables nobody writes), and
+the files specs read against the project's path rule (config/paths.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from akko_orchestrator.config.models import ProjectConfig
+from akko_orchestrator.config.paths import ALLOW_HINT, PathRule, local_files
+from akko_orchestrator.config.project import PROJECT_FILE, Project, load_project
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.builder import Plan, SqlText, build_plan, sql_issue, step_sql_texts
 from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
-from akko_orchestrator.spec.models import AssetSchedule, Pipeline, PythonStep, SparkStep, SqlStep, Step
+from akko_orchestrator.spec.models import (
+    AssetSchedule,
+    IngestStep,
+    Pipeline,
+    PythonStep,
+    SparkStep,
+    SqlStep,
+    Step,
+)
 from akko_orchestrator.spec.yaml_source import SpecSource
 
 
@@ -55,12 +67,14 @@ def validate_path(
     report = ValidationReport()
     sources: dict[str, SpecSource] = {}
     root = root.resolve()
+    paths = _path_rule(root, profile)
     for spec in find_spec_files(path):
         resolved = spec.resolve()
         display = os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(spec)
         report.files.append(display)
         try:
             pipeline, source = load_spec(spec, display)
+            report.add(display, _paths_outside(pipeline, source, paths))
             report.plans[display] = build_plan(pipeline, source, profile=profile, engine=engine)
             sources[display] = source
             if known_profiles is not None:
@@ -70,6 +84,40 @@ def validate_path(
     _check_duplicate_ids(report, sources)
     _check_tables_read(report, sources, table_exists)
     return report
+
+
+def _path_rule(root: Path, profile: str | None) -> PathRule:
+    """What specs may read: from `root`'s akko.yaml (for `profile`, else its default), or a project's defaults."""
+    if (root / PROJECT_FILE).is_file():
+        return PathRule.of(load_project(root, profile))
+    return PathRule.of(Project(root=root, config=ProjectConfig(), profile_name="local"))
+
+
+def _paths_outside(pipeline: Pipeline, source: SpecSource, paths: PathRule) -> list[SpecIssue]:
+    """Each `files` of a step of this profile that reads outside the project, the object store and
+    `allowed_paths`: as written (a glob: its base folder), then every file it matches now (symlinks)."""
+    issues = []
+    for loc, written in _file_locations(pipeline, paths.profile):
+        outside = paths.first_outside(written, local_files(paths.resolve(written)))
+        if outside is not None:
+            reason = f"{outside.where()}, outside the project folder, the object store and `allowed_paths`"
+            issues.append(source.issue(loc, reason, ALLOW_HINT))
+    return issues
+
+
+def _file_locations(pipeline: Pipeline, profile: str) -> Iterator[tuple[tuple, str]]:
+    """(field path, `files`) of the steps that run on `profile` (others resolve against another store)."""
+    if pipeline.profiles is not None and profile not in pipeline.profiles:
+        return
+    for index, step in enumerate(pipeline.steps):
+        if step.profiles is not None and profile not in step.profiles:
+            continue
+        if isinstance(step, IngestStep) and step.source.files is not None:
+            yield ("steps", index, "source", "files"), step.source.files
+        elif isinstance(step, SparkStep):
+            for name, spark_source in step.sources.items():
+                if spark_source.files is not None:
+                    yield ("steps", index, "sources", name, "files"), spark_source.files
 
 
 def _unknown_profiles(pipeline: Pipeline, source: SpecSource, known: Collection[str]) -> list[SpecIssue]:
