@@ -11,7 +11,7 @@ import pytest
 from akko_orchestrator.config.project import load_project
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import write_table
-from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext
 from akko_orchestrator.runtime.transforms import run_python, run_sql
 from akko_orchestrator.spec.models import Output, PythonStep, SqlStep

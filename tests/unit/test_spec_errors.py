@@ -85,7 +85,7 @@ CASES: dict[str, list[tuple[str, int, int, str, str, str | None]]] = {
     "unknown_step_kind": [
         (
             "spec.yaml", 7, 11, "steps[0].kind",
-            "unknown step kind 'sq'; expected one of ingest, sql, python, spark",
+            "unknown step kind 'sq'; expected one of ingest, sql, python, spark, dbt",
             "did you mean `sql`?",
         )
     ],

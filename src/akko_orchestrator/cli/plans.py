@@ -11,7 +11,7 @@ from akko_orchestrator.errors import AkkoError, SpecError
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
-    from akko_orchestrator.plan.builder import Plan
+    from akko_orchestrator.plan.model import Plan
 
 
 def main_state(catalog: Catalog, table_name: str) -> tuple[int, int] | None:

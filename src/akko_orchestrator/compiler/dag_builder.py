@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.compiler.assets import table_asset
-from akko_orchestrator.plan.builder import Plan, PlannedStep
+from akko_orchestrator.plan.model import Plan, PlannedStep
 from akko_orchestrator.spec.models import AssetSchedule, Pipeline, duration_seconds
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ def _add_step(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets)
 
     args = _step_args(planned, plan, spec_file, assets)
     outlets = [assets[planned.writes]] if planned.writes else []
+    if planned.dbt is not None:
+        return _add_dbt(planned, args, assets)
     if planned.fans_out:
         return _add_fan_out(planned, args, outlets)
     operator = {
@@ -125,6 +127,40 @@ def _add_fan_out(planned: PlannedStep, args: dict[str, Any], outlets: list[Any])
         )
         stage >> commit
     return listing, commit
+
+
+def _add_dbt(planned: PlannedStep, args: dict[str, Any], assets: _Assets) -> tuple[Any, Any]:
+    """compile -> one task per model and seed (dbt's dependencies between them), in a task group named after the
+    step; each model task reads its sources and refs (inlets) and writes its table (outlet)."""
+    from airflow.sdk import TaskGroup
+
+    from akko_orchestrator.operators.dbt import DbtCompileOperator, DbtNodeOperator
+
+    graph = planned.dbt
+    assert graph is not None
+    with TaskGroup(group_id=planned.id, tooltip=planned.step.description or "") as group:
+        compile_task = DbtCompileOperator(task_id="compile", **args)
+        tasks: dict[str, Any] = {}
+        for node in graph.nodes:
+            node_args = {**args, "inlets": [assets[t] for t in _node_reads(graph, node)]}
+            task = DbtNodeOperator(
+                task_id=node.task_id,
+                node=node,
+                akko_step=f"{planned.id}.{node.task_id}",
+                outlets=[assets[node.table]],
+                **node_args,
+            )
+            tasks[node.unique_id] = task
+            if node.resource_type == "model":
+                compile_task >> task
+            for parent in node.depends_on:
+                tasks[parent] >> task
+    return group, group
+
+
+def _node_reads(graph: Any, node: Any) -> list[str]:
+    """The tables a model reads: its sources and refs outside the step, and the tables of the nodes it refs."""
+    return sorted({*node.reads, *(graph.node(parent).table for parent in node.depends_on)})
 
 
 def _doc(plan: Plan, spec_file: str) -> str:

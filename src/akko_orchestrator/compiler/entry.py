@@ -28,7 +28,8 @@ import yaml
 
 from akko_orchestrator import __version__
 from akko_orchestrator.config.project import PROJECT_FILE, find_root
-from akko_orchestrator.plan.builder import Plan, build_plan
+from akko_orchestrator.plan.builder import build_plan
+from akko_orchestrator.plan.model import Plan
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG

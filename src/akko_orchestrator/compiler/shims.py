@@ -41,10 +41,15 @@ def render_shim(spec: Path, dags_dir: Path, spec_display: str) -> str:
 
 
 def sync_shims(pipelines_dir: Path, dags_dir: Path, root: Path) -> SyncResult:
-    """Write a shim for every spec (broken ones too: Airflow must show their import error), drop stale ones."""
+    """Write a shim for every spec (broken ones too: Airflow must show their import error), drop stale ones; and
+    build the graph of every dbt step whose project changed, which its DAG is rendered from."""
+    from akko_orchestrator.dbt.sync import refresh_graphs
+
     dags_dir.mkdir(parents=True, exist_ok=True)
     written, unchanged, wanted = [], [], set()
-    for spec in find_spec_files(pipelines_dir):
+    specs = find_spec_files(pipelines_dir)
+    refresh_graphs(specs)
+    for spec in specs:
         target = dags_dir / shim_name(spec, pipelines_dir)
         wanted.add(target.name)
         display = os.path.relpath(spec, root)

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.spec.models import IngestStep, SqlStep
 
 
@@ -20,11 +20,20 @@ class AkkoStepOperator(BaseOperator):
 
     ui_color = "#dbeafe"
 
-    def __init__(self, *, spec_file: str, pipeline_id: str, planned: PlannedStep, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        spec_file: str,
+        pipeline_id: str,
+        planned: PlannedStep,
+        akko_step: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.spec_file = spec_file
         self.pipeline_id = pipeline_id
         self.planned = planned
+        self.akko_step = akko_step or planned.id  # the identity in snapshots: `<step>.<model>` in a dbt step
 
     def execute(self, context: Any) -> Any:
         from akko_orchestrator.config.project import load_project
@@ -34,7 +43,7 @@ class AkkoStepOperator(BaseOperator):
         ctx = StepContext(
             project=load_project(Path(self.spec_file).parent),
             pipeline_id=self.pipeline_id,
-            step_id=self.planned.id,
+            step_id=self.akko_step,
             run_id=context["run_id"],
             try_number=ti.try_number,
             map_index=getattr(ti, "map_index", -1),

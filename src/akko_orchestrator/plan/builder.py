@@ -9,62 +9,18 @@ import hashlib
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from akko_orchestrator.errors import SpecError, SpecIssue
+from akko_orchestrator.plan import dbt_steps
+from akko_orchestrator.plan.model import Plan, PlannedStep
+from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
+from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
-from akko_orchestrator.spec.models import IngestStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
+from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
-
-@dataclass(frozen=True)
-class PlannedStep:
-    step: Step
-    reads: tuple[str, ...]
-    writes: str | None
-    upstream: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        return self.step.id
-
-    @property
-    def kind(self) -> str:
-        return self.step.kind
-
-    @property
-    def fans_out(self) -> bool:
-        return isinstance(self.step, IngestStep) and self.step.source.is_glob
-
-
-@dataclass(frozen=True)
-class Plan:
-    pipeline: Pipeline
-    spec_file: str
-    steps: tuple[PlannedStep, ...]  # topological order, ties broken by spec order
-
-    def step(self, step_id: str) -> PlannedStep:
-        return next(s for s in self.steps if s.id == step_id)
-
-    @property
-    def tables_written(self) -> tuple[str, ...]:
-        return tuple(sorted({s.writes for s in self.steps if s.writes}))
-
-    @property
-    def external_reads(self) -> tuple[str, ...]:
-        written = set(self.tables_written)
-        return tuple(sorted({t for s in self.steps for t in s.reads if t not in written}))
-
-
-@dataclass
-class SqlText:
-    """The SQL of a step and where it came from, to map parse errors back to the spec or .sql file."""
-
-    text: str
-    loc: tuple[str | int, ...]
-    file: Path | None = None
-    display: str | None = None  # the .sql file as shown in messages (relative like the spec's display path)
+__all__ = ["Plan", "PlannedStep", "build_plan"]
 
 
 @dataclass
@@ -74,7 +30,9 @@ class _Planner:
     sql_cache: MutableMapping[str, list[str]] = field(default_factory=dict)
     profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
     engine: str | None = None  # `embedded`: SQL that DuckDB cannot answer like Trino is refused
+    dbt_graphs: dbt_steps.GraphProvider = dbt_steps.stored_graph  # a dbt step's graph (parse time: stored)
     issues: list[SpecIssue] = field(default_factory=list)
+    graphs: dict[str, dbt_steps.DbtGraph] = field(default_factory=dict)  # dbt step id -> its graph
 
     def plan(self) -> Plan:
         self._check_schedule()
@@ -101,6 +59,7 @@ class _Planner:
                 reads=tuple(reads[step_id]),
                 writes=_output_table(by_id[step_id]),
                 upstream=tuple(upstream[step_id]),
+                dbt=self.graphs.get(step_id),
             )
             for step_id in order
         )
@@ -110,7 +69,7 @@ class _Planner:
         schedule = self.pipeline.schedule
         if not isinstance(schedule, str) or schedule == "manual":
             return
-        reason, offset = _cron_problem(schedule)
+        reason, offset = cron_problem(schedule)
         if reason:
             close = _close_matches(schedule if schedule.startswith("@") else f"@{schedule}", PRESETS, 1)
             hint = (
@@ -176,15 +135,16 @@ class _Planner:
     def _writers(self) -> dict[str, str]:
         writers: dict[str, str] = {}
         for index, step in enumerate(self.pipeline.steps):
-            table = _output_table(step)
-            if table is None or not self._runs_here(step):
+            if not self._runs_here(step):
                 continue
-            if table in writers:
-                reason = f"table {table} is already written by step '{writers[table]}'"
-                self.issues.append(
-                    self.source.issue(("steps", index, "output", "table"), reason, "one writer per table")
-                )
-            writers.setdefault(table, step.id)
+            graph = self.graphs.get(step.id)
+            tables = graph.tables if graph else [t for t in [_output_table(step)] if t]
+            loc = ("steps", index, "project") if graph else ("steps", index, "output", "table")
+            for table in tables:
+                if table in writers:
+                    reason = f"table {table} is already written by step '{writers[table]}'"
+                    self.issues.append(self.source.issue(loc, reason, "one writer per table"))
+                writers.setdefault(table, step.id)
         return writers
 
     def _upstream(self, step: Step, reads: list[str], writers: dict[str, str]) -> list[str]:
@@ -195,6 +155,8 @@ class _Planner:
 
     def _reads(self, index: int, step: Step) -> list[str]:
         checked = self._check_reads(index, step)
+        if isinstance(step, DbtStep):
+            return sorted(self._dbt_reads(index, step))
         if isinstance(step, SparkStep):
             self._check_script(index, step)
             return sorted(set(step.inputs) | checked)
@@ -215,16 +177,20 @@ class _Planner:
         output = _output_table(step)
         if output is None:
             reason = "`checks` need an output table: they audit what the step writes before it is published"
-            self.issues.append(
-                self.source.issue(("steps", index, "checks"), reason, "add `output` or remove them")
-            )
+            hint = "give a dbt step's checks per model (`models: {name: {checks: ...}}`)"
+            hint = hint if isinstance(step, DbtStep) else "add `output` or remove them"
+            self.issues.append(self.source.issue(("steps", index, "checks"), reason, hint))
             return set()
+        return self._checked(step.checks, ("steps", index, "checks"), output)
+
+    def _checked(self, checks: list[Check], at: tuple, output: str) -> set[str]:
+        """Validate `checks` (at `at` in the spec) of table `output`; the other tables they read."""
         from akko_orchestrator.quality.checks import check_name  # deferred: only specs with checks pay
 
         reads: set[str] = set()
         names: dict[str, int] = {}
-        for position, check in enumerate(step.checks):
-            loc = ("steps", index, "checks", position)
+        for position, check in enumerate(checks):
+            loc = (*at, position)
             name = check_name(check, position)
             if name in names:
                 reason = f"two checks named '{name}' (the first is checks[{names[name]}])"
@@ -241,6 +207,38 @@ class _Planner:
                 reads.update(self._check_sql(sql, as_condition=sql.loc[-1] == "expression"))
         return reads - {output}
 
+    def _dbt_reads(self, index: int, step: DbtStep) -> set[str]:
+        """The tables a dbt step's models read outside the step (its graph's sources and refs); its project's
+        problems located in the project's files or at `project`; its model options checked."""
+        folder = dbt_steps.project_folder(self.source.path, step)
+        found = self.dbt_graphs(step, folder, dbt_steps.default_schema(step, self.pipeline))
+        for message, file, line in found.problems:
+            if file is None:
+                self.issues.append(self.source.issue(("steps", index, "project"), message, None))
+                continue
+            shown = dbt_steps.display_path(self.source.display, self.source.path, folder, file)
+            self.issues.append(
+                SpecIssue(shown, line or 1, 1, format_loc(("steps", index, "project")), message)
+            )
+        if found.graph is None:
+            return set()
+        self.graphs[step.id] = found.graph
+        return set(found.graph.reads) | self._model_checks(index, step, found.graph)
+
+    def _model_checks(self, index: int, step: DbtStep, graph: dbt_steps.DbtGraph) -> set[str]:
+        names = {node.name: node for node in graph.nodes}
+        reads: set[str] = set()
+        for name, options in step.models.items():
+            if name not in names:
+                close = _close_matches(name, names, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else "models: " + ", ".join(sorted(names))
+                reason = f"no model or seed '{name}' in this step's selection of the dbt project"
+                self.issues.append(self.source.issue(("steps", index, "models", name), reason, hint))
+                continue
+            at = ("steps", index, "models", name, "checks")
+            reads |= self._checked(options.checks, at, names[name].table)
+        return reads - set(graph.tables)
+
     def _check_sql(self, sql: SqlText, as_condition: bool) -> list[str]:
         """A check's SQL parses as Trino (a condition: as a WHERE clause) and, on the embedded profile, runs on
         DuckDB as on Trino; errors at their line and column."""
@@ -249,7 +247,7 @@ class _Planner:
         try:
             refs = tables_read(wrapped.text)
         except SqlSyntaxError as exc:
-            offset = max(_offset_of(wrapped.text, exc.line, exc.column) - len(prefix), 0)
+            offset = max(offset_of_line(wrapped.text, exc.line, exc.column) - len(prefix), 0)
             self.issues.append(
                 sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
             )
@@ -307,7 +305,7 @@ class _Planner:
         except SqlSyntaxError as exc:
             reason = f"SQL does not parse as Trino: {exc.reason}"
             self.issues.append(
-                sql_issue(self.source, sql, _offset_of(sql.text, exc.line, exc.column), reason)
+                sql_issue(self.source, sql, offset_of_line(sql.text, exc.line, exc.column), reason)
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
@@ -355,58 +353,6 @@ class _Planner:
         self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
 
 
-AIRFLOW_PRESETS = (
-    "@once",
-    "@continuous",
-    "@hourly",
-    "@daily",
-    "@weekly",
-    "@monthly",
-    "@quarterly",
-    "@yearly",
-)
-
-
-PRESETS = (*AIRFLOW_PRESETS, "@annually")
-CRON_FIELDS = (
-    "minute (0-59)",
-    "hour (0-23)",
-    "day of month (1-31)",
-    "month (1-12 or jan-dec)",
-    "day of week (0-6 or sun-sat)",
-)
-
-
-def schedule_problem(schedule: str) -> str | None:
-    """Why a schedule string is not a valid cron expression or Airflow preset, or None."""
-    return _cron_problem(schedule)[0]
-
-
-def _cron_problem(schedule: str) -> tuple[str | None, int]:
-    """(why the schedule is invalid or None, offset of the faulty part in the string)."""
-    if schedule.startswith("@"):
-        return (None if schedule in PRESETS else f"unknown schedule preset '{schedule}'"), 0
-    from croniter import croniter
-
-    fields = schedule.split()
-    if len(fields) not in (5, 6):
-        return (
-            f"'{schedule}' is not a cron expression: it needs 5 fields "
-            f"(minute hour day-of-month month day-of-week), not {len(fields)}"
-        ), 0
-    if croniter.is_valid(schedule):
-        return None, 0
-    offset = 0
-    for position, (value, name) in enumerate(zip(fields, CRON_FIELDS, strict=False)):
-        offset = schedule.index(value, offset)
-        probe = ["*"] * 5
-        probe[position] = value
-        if not croniter.is_valid(" ".join(probe)):
-            return f"'{schedule}' is not a valid cron expression: '{value}' is not a valid {name}", offset
-        offset += len(value)
-    return f"'{schedule}' is not a valid cron expression", 0
-
-
 def _find_cycle(pending: list[str], upstream: dict[str, list[str]]) -> list[str]:
     start = pending[0]
     path = [start]
@@ -415,52 +361,6 @@ def _find_cycle(pending: list[str], upstream: dict[str, list[str]]) -> list[str]
         if nxt in path:
             return path[path.index(nxt) :]
         path.append(nxt)
-
-
-def sql_position(
-    source: SpecSource, loc: tuple, sql_line: int, sql_col: int
-) -> tuple[int | None, int | None]:
-    """Map a (line, column) inside an SQL string to the spec file, through YAML scalar styles."""
-    node, found = source.node_at(loc)
-    if not found or node is None or not isinstance(node.value, str):
-        return None, None
-    return source.scalar_position(loc, _offset_of(node.value, sql_line, sql_col))
-
-
-def step_sql_texts(source: SpecSource, index: int, step: SqlStep) -> list[SqlText]:
-    """The SQL of `steps[index]` with where each text comes from; raises `OSError` if its `file` is unreadable."""
-    if step.queries is not None:
-        return [SqlText(q, ("steps", index, "queries", name)) for name, q in step.queries.items()]
-    if step.sql is not None:
-        return [SqlText(step.sql, ("steps", index, "sql"))]
-    path = (source.path.parent / str(step.file)).resolve()
-    display = os.path.normpath(os.path.join(os.path.dirname(source.display), str(step.file)))
-    return [SqlText(path.read_text(encoding="utf-8"), ("steps", index, "file"), path, display)]
-
-
-def sql_issue(
-    source: SpecSource, sql: SqlText, offset: int | None, reason: str, suggestion: str | None = None
-) -> SpecIssue:
-    """An issue at character `offset` of an SQL text: in the .sql file, or in the spec through YAML styles."""
-    field = format_loc(sql.loc)
-    if sql.file is not None:
-        line, column = _line_column(sql.text, offset) if offset is not None else (1, 1)
-        return SpecIssue(sql.display or str(sql.file), line, column, field, reason, suggestion)
-    issue = source.issue(sql.loc, reason, suggestion)
-    if offset is None:
-        return issue
-    line, column = source.scalar_position(sql.loc, offset)
-    return SpecIssue(issue.file, line or issue.line, column or issue.column, field, reason, suggestion)
-
-
-def _offset_of(text: str, line: int, column: int) -> int:
-    lines = text.split("\n")
-    return sum(len(part) + 1 for part in lines[: max(line - 1, 0)]) + max(column - 1, 0)
-
-
-def _line_column(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _output_table(step: Step) -> str | None:
@@ -474,10 +374,14 @@ def build_plan(
     sql_cache: MutableMapping[str, list[str]] | None = None,
     profile: str | None = None,
     engine: str | None = None,
+    dbt_graphs: dbt_steps.GraphProvider | None = None,
 ) -> Plan:
     """Plan a pipeline for `profile` (None: every step) whose engine kind is `engine` (`embedded` checks what
-    DuckDB can answer); raises `SpecError` listing every graph or SQL problem."""
-    return _Planner(pipeline, source, sql_cache if sql_cache is not None else {}, profile, engine).plan()
+    DuckDB can answer); `dbt_graphs` gives dbt steps their graph (default: the stored one, as at parse time).
+    Raises `SpecError` listing every graph or SQL problem."""
+    cache = sql_cache if sql_cache is not None else {}
+    graphs = dbt_graphs or dbt_steps.stored_graph
+    return _Planner(pipeline, source, cache, profile, engine, graphs).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from akko_orchestrator.config.paths import PathRule, local_files
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import WriteResult
-from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.transforms import match_arguments
 from akko_orchestrator.spec.models import SparkSource, SparkStep

@@ -12,7 +12,7 @@ import pyarrow as pa
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.arrow_io import to_arrow
 from akko_orchestrator.lakehouse.writer import WriteResult
-from akko_orchestrator.plan.builder import PlannedStep
+from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.publish import write_arrow
 from akko_orchestrator.runtime.results import format_text, json_safe, table_preview

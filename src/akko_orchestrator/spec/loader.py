@@ -281,10 +281,16 @@ def _is_model(obj: Any) -> bool:
 
 
 def find_spec_files(root: Path) -> list[Path]:
-    """Spec files under a folder (or the file itself), sorted for deterministic output."""
+    """Spec files under a folder (or the file itself), sorted for deterministic output. A dbt project inside the
+    folder (a folder holding dbt_project.yml, e.g. pipelines/dbt/banking) holds dbt's YAML, not specs."""
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file())
+    dbt_projects = [p.parent for p in root.rglob("dbt_project.yml")]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in SPEC_SUFFIXES and p.is_file() and not any(p.is_relative_to(d) for d in dbt_projects)
+    )
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

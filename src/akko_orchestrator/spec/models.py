@@ -379,7 +379,54 @@ class SparkStep(StepBase):
         return self
 
 
-Step = Annotated[IngestStep | SqlStep | PythonStep | SparkStep, Field(discriminator="kind")]
+class DbtModelOptions(SpecModel):
+    """AKKO options of one model (or seed) of a dbt step, by its dbt name."""
+
+    checks: list[Check] = Field(
+        default_factory=list,
+        description="AKKO checks on the model's table, run with its dbt tests on the new snapshot before it is "
+        "published.",
+    )
+    partition_by: list[Annotated[str, Field(pattern=PARTITION)]] = Field(
+        default_factory=list, description="Partition spec used when the model's table is created."
+    )
+
+
+class DbtStep(StepBase):
+    """A dbt Core project: every selected model and seed becomes an Iceberg table (namespace: the model's schema),
+    its dbt tests are quality gates, and each model is one Airflow task of this step's task group."""
+
+    kind: Literal["dbt"]
+    project: str = Field(
+        description="The dbt project's folder (holding dbt_project.yml), relative to the spec file."
+    )
+    select: list[str] = Field(
+        default_factory=list,
+        description="dbt node selection (`--select`), e.g. `path:models/marts+`; default: all.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="dbt node selection to leave out (`--exclude`)."
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="dbt `--vars` (JSON values).")
+    full_refresh: bool = Field(
+        False, description="Rebuild incremental models from scratch (`--full-refresh`)."
+    )
+    namespace: Identifier | None = Field(
+        None,
+        description="The dbt target schema: the Iceberg namespace of models without a schema of their own "
+        "(default: the pipeline's team).",
+    )
+    models: dict[Identifier, DbtModelOptions] = Field(
+        default_factory=dict, description="AKKO options (checks, partitioning) of models, by dbt name."
+    )
+
+    @field_validator("select", "exclude", mode="before")
+    @classmethod
+    def _selectors(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+
+Step = Annotated[IngestStep | SqlStep | PythonStep | SparkStep | DbtStep, Field(discriminator="kind")]
 
 
 class AssetSchedule(SpecModel):

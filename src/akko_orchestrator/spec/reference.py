@@ -98,6 +98,7 @@ FIELD_NOTES: dict[str, str] = {
     "Output.table": "The table written (created on first write).",
     "SparkStep.kind": "`spark`.",
     "SparkStep.output": "The Iceberg table Spark writes the returned DataFrame to (or the function writes itself).",
+    "DbtStep.kind": "`dbt`.",
     "JdbcSource.conn_id": "Airflow connection (PostgreSQL) holding host, port, database, user and password.",
     "SparkSource.jdbc": "A table or query of a PostgreSQL database, read by Spark over JDBC.",
     "Check.accepted_values": "Every non-NULL value of a column is one of a list.",
@@ -191,6 +192,20 @@ RULES: dict[str, list[str]] = {
         "writers.",
         "Results go to the task log, the step's XCom (`checks`), and the lakehouse table `akko.check_results` "
         "(`akko checks PIPELINE`).",
+    ],
+    "DbtStep": [
+        "dbt Core 1.11: dbt-duckdb on the embedded profile, dbt-trino on `cluster`; AKKO generates the dbt "
+        "profile (named like the project's `profile:`) from the active profile, never a profiles.yml with a "
+        "secret. Model SQL is Trino SQL, checked by `akko validate` like a step's SQL.",
+        "Every selected model and seed is one Iceberg table `<schema>.<alias>` (schema from dbt: the step's "
+        "`namespace`, or the model's own with dbt's generate_schema_name) and one Airflow task of the step's task "
+        "group, after a `compile` task; `table` and `view` models are rewritten, `incremental` ones appended "
+        "or merged on `unique_key`, seeds loaded from their CSV; each in one Iceberg commit carrying the run.",
+        "A model's dbt tests and its `models.<name>.checks` run on its new snapshot before it is published "
+        "(write-audit-publish): a failing `error` test leaves the table unchanged and skips downstream models.",
+        "`source()` and `ref()` of tables other steps write make this step wait for them. The task group is "
+        "rendered from a graph `akko sync`/`akko validate` build with dbt and keep in the project's "
+        "`target/akko/`; dbt never runs while Airflow parses the DAG.",
     ],
     "Output": [
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",

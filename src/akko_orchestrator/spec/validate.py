@@ -11,9 +11,12 @@ from pathlib import Path
 from akko_orchestrator.config.models import ProjectConfig
 from akko_orchestrator.config.paths import ALLOW_HINT, PathRule, local_files
 from akko_orchestrator.config.project import PROJECT_FILE, Project, load_project
+from akko_orchestrator.dbt.sync import graph_builder
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan.builder import Plan, SqlText, build_plan, sql_issue, step_sql_texts
+from akko_orchestrator.plan.builder import build_plan
+from akko_orchestrator.plan.model import Plan
 from akko_orchestrator.plan.sql_refs import tables_read
+from akko_orchestrator.plan.sql_text import SqlText, sql_issue, step_sql_texts
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
 from akko_orchestrator.spec.models import (
     AssetSchedule,
@@ -75,7 +78,13 @@ def validate_path(
         try:
             pipeline, source = load_spec(spec, display)
             report.add(display, _paths_outside(pipeline, source, paths))
-            report.plans[display] = build_plan(pipeline, source, profile=profile, engine=engine)
+            report.plans[display] = build_plan(
+                pipeline,
+                source,
+                profile=profile,
+                engine=engine,
+                dbt_graphs=graph_builder(engine, compile=True),
+            )
             sources[display] = source
             if known_profiles is not None:
                 report.add(display, _unknown_profiles(pipeline, source, known_profiles))

@@ -1,0 +1,304 @@
+"""A dbt step's graph, derived from dbt's own manifest and node selection (never at DAG parse time).
+
+`ensure_graph` builds it when the project's fingerprint changed: one `python -m akko_orchestrator.dbt.manifest`
+subprocess runs dbt in process there (`dbt parse`, `dbt ls` with the step's --select/--exclude, and for `akko
+validate` `dbt compile`), against a throwaway DuckDB profile, so it needs no warehouse, no Trino and no secret, and
+keeps dbt's global state (flags, logging) out of the caller. dbt's partial-parse state is kept between builds
+(`target/akko/`), so a rebuild after a small edit costs dbt's start-up and little more. The result is written next
+to the project (dbt/project.py); errors come back as dbt's message with the file and line it names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akko_orchestrator.dbt.graph import DbtGraph, DbtNode, DbtTest, read_graph
+from akko_orchestrator.dbt.project import DbtProject, fingerprint, graph_path
+
+BUILD_TIMEOUT = 600  # seconds for one dbt parse + ls (+ compile) of a project
+NODE_TYPES = ("model", "seed")
+_LOCATION = re.compile(r"\(([^()\s]+\.(?:sql|yml|yaml|csv|py))\)")
+_LINE = re.compile(r"\bline (\d+)")
+
+
+@dataclass(frozen=True)
+class DbtProblem:
+    """dbt's own message for what is wrong in the project, with the file (relative to it) and line it names."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class GraphBuild:
+    graph: DbtGraph | None = None
+    problems: list[DbtProblem] = field(default_factory=list)
+    compiled: dict[str, str] = field(default_factory=dict)  # unique id -> compiled SQL (with `compile=True`)
+
+
+def selection_of(select: Iterable[str], exclude: Iterable[str], schema: str) -> dict[str, Any]:
+    return {"select": list(select), "exclude": list(exclude), "schema": schema}
+
+
+def ensure_graph(project: DbtProject, selection: dict[str, Any], vars: dict[str, Any]) -> GraphBuild:
+    """The stored graph if it is of the project as it is now, else a fresh one (stored for parse time)."""
+    current = fingerprint(project, selection)
+    path = graph_path(project, selection)
+    stored = read_graph(path)
+    if stored is not None and stored.fingerprint == current:
+        return GraphBuild(stored)
+    build = build_graph(project, selection, vars)
+    if build.graph is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(build.graph.to_json(), encoding="utf-8")
+        tmp.replace(path)
+    return build
+
+
+def build_graph(
+    project: DbtProject, selection: dict[str, Any], vars: dict[str, Any], compile: bool = False
+) -> GraphBuild:
+    """Run dbt in a subprocess for `project` and `selection`; `compile` also returns every selected node's and
+    test's compiled SQL (with no warehouse: is_incremental() is false)."""
+    request = {
+        "project": str(project.folder),
+        "selection": selection,
+        "vars": vars,
+        "compile": compile,
+        "fingerprint": fingerprint(project, selection),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "akko_orchestrator.dbt.manifest"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    answer = _last_json(done.stdout)
+    if answer is None:
+        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return GraphBuild(problems=[DbtProblem(f"dbt could not read the project: {detail[0]}")])
+    problems = [DbtProblem(**p) for p in answer.get("problems", [])]
+    graph = DbtGraph.from_json(json.dumps(answer["graph"])) if answer.get("graph") else None
+    return GraphBuild(graph, problems, answer.get("compiled", {}))
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith('{"akko":'):
+            return json.loads(line)["akko"]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In the subprocess
+
+
+def _run(request: dict[str, Any]) -> dict[str, Any]:
+    from dbt.cli.main import dbtRunner
+
+    from akko_orchestrator.dbt.profiles import parse_profile
+    from akko_orchestrator.dbt.project import load_project
+
+    project = load_project(Path(request["project"]))
+    selection = request["selection"]
+    with tempfile.TemporaryDirectory(prefix="akko-dbt-parse-") as scratch:
+        profiles = parse_profile(project.profile, Path(scratch), selection["schema"])
+        common = _common_args(project, profiles, request["vars"])
+        parsed = dbtRunner().invoke(["parse", *common])
+        if not parsed.success:
+            return {"problems": [_problem(parsed.exception, project)]}
+        manifest = parsed.result
+        listed = dbtRunner(manifest=manifest).invoke(["ls", *common, *_selection_args(selection)])
+        if not listed.success:
+            return {"problems": [_problem(listed.exception, project)]}
+        selected = [json.loads(line)["unique_id"] for line in listed.result or []]
+        graph = graph_from_manifest(manifest, selected, project, request["fingerprint"], selection["schema"])
+        answer: dict[str, Any] = {"graph": json.loads(graph.to_json())}
+        if request.get("compile"):
+            answer.update(_compile(dbtRunner(manifest=manifest), common, graph, project))
+        return answer
+
+
+def _common_args(project: DbtProject, profiles: Path, vars: dict[str, Any]) -> list[str]:
+    state = project.folder / "target" / "akko" / "dbt"
+    return [
+        "--project-dir",
+        str(project.folder),
+        "--profiles-dir",
+        str(profiles),
+        "--target-path",
+        str(state),
+        "--log-path",
+        str(state / "logs"),
+        "--vars",
+        json.dumps(vars),
+        "--quiet",
+        "--no-use-colors",
+    ]
+
+
+def _selection_args(selection: dict[str, Any]) -> list[str]:
+    args = ["--resource-types", *NODE_TYPES, "--output", "json", "--output-keys", "unique_id"]
+    if selection["select"]:
+        args += ["--select", *selection["select"]]
+    if selection["exclude"]:
+        args += ["--exclude", *selection["exclude"]]
+    return args
+
+
+def _compile(runner: Any, common: list[str], graph: DbtGraph, project: DbtProject) -> dict[str, Any]:
+    names = [n.unique_id.split(".", 2)[-1] for n in graph.nodes if n.resource_type == "model"]
+    if not names:
+        return {"compiled": {}}
+    done = runner.invoke(["compile", *common, "--select", *names])
+    if not done.success:
+        return {"problems": [_problem(done.exception or _first_error(done.result), project)], "compiled": {}}
+    compiled = {r.node.unique_id: r.node.compiled_code for r in done.result.results if r.node.compiled_code}
+    return {"compiled": compiled}
+
+
+def _first_error(result: Any) -> str:
+    for item in getattr(result, "results", None) or []:
+        if str(getattr(item, "status", "")).lower() == "error":
+            return str(item.message)
+    return "dbt compile failed"
+
+
+def _problem(exc: Any, project: DbtProject) -> dict[str, Any]:
+    """dbt's message without its traceback, and the file (relative to the project) and line it names."""
+    message = " ".join(str(exc or "dbt failed").split())
+    found = _LOCATION.search(message)
+    line = _LINE.search(message)
+    return {
+        "message": message,
+        "file": found.group(1) if found else None,
+        "line": int(line.group(1)) if line and found else None,
+    }
+
+
+def graph_from_manifest(
+    manifest: Any, selected: list[str], project: DbtProject, print_: str, schema: str
+) -> DbtGraph:
+    """The selected models and seeds (ephemeral models are inlined by dbt: their dependencies count) with their
+    dependencies, sources, tests and materialization, in dependency order."""
+    chosen = [u for u in selected if _materialized(manifest.nodes[u]) != "ephemeral"]
+    wanted = set(chosen)
+    tests = _tests_by_node(manifest, wanted, chosen)
+    nodes = []
+    for unique_id in chosen:
+        node = manifest.nodes[unique_id]
+        parents, sources = _parents(manifest, unique_id)
+        config = node.config
+        unique_key = config.get("unique_key")
+        nodes.append(
+            DbtNode(
+                unique_id=unique_id,
+                name=node.name,
+                resource_type=node.resource_type.value
+                if hasattr(node.resource_type, "value")
+                else str(node.resource_type),
+                schema=node.schema.lower(),
+                alias=(node.alias or node.name).lower(),
+                materialized=_materialized(node),
+                file=node.original_file_path,
+                depends_on=tuple(sorted(p for p in parents if p in wanted)),
+                refs_outside=tuple(sorted(_table(manifest.nodes[p]) for p in parents if p not in wanted)),
+                sources=tuple(sorted(sources)),
+                unique_key=tuple([unique_key] if isinstance(unique_key, str) else unique_key or ()),
+                incremental_strategy=config.get("incremental_strategy"),
+                tests=tuple(tests.get(unique_id, ())),
+                seed_types=tuple(sorted((config.get("column_types") or {}).items())),
+                delimiter=str(config.get("delimiter") or ","),
+            )
+        )
+    return DbtGraph(project.name, print_, project.profile, schema, tuple(_in_order(nodes)))
+
+
+def _materialized(node: Any) -> str:
+    kind = node.resource_type.value if hasattr(node.resource_type, "value") else str(node.resource_type)
+    return "seed" if kind == "seed" else str(node.config.materialized)
+
+
+def _table(node: Any) -> str:
+    return f"{node.schema}.{node.alias or node.name}".lower()
+
+
+def _parents(manifest: Any, unique_id: str) -> tuple[set[str], set[str]]:
+    """Models/seeds and source tables a node reads, looking through ephemeral models (dbt inlines them)."""
+    models, sources, seen = set(), set(), set()
+    pending = list(getattr(manifest.nodes[unique_id].depends_on, "nodes", None) or [])
+    while pending:
+        parent = pending.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        if parent in manifest.sources:
+            source = manifest.sources[parent]
+            sources.add(f"{source.schema}.{source.identifier}".lower())
+        elif parent in manifest.nodes and _materialized(manifest.nodes[parent]) == "ephemeral":
+            pending.extend(getattr(manifest.nodes[parent].depends_on, "nodes", None) or [])
+        elif parent in manifest.nodes:
+            models.add(parent)
+    return models, sources
+
+
+def _tests_by_node(manifest: Any, wanted: set[str], order: list[str]) -> dict[str, list[DbtTest]]:
+    """Each test gates one node: the one it is attached to (generic tests), else the last one it reads."""
+    position = {u: i for i, u in enumerate(order)}
+    found: dict[str, list[DbtTest]] = {}
+    for unique_id in sorted(manifest.nodes):
+        test = manifest.nodes[unique_id]
+        if str(getattr(test.resource_type, "value", test.resource_type)) != "test":
+            continue
+        parents = [p for p in test.depends_on.nodes if p in manifest.nodes]
+        attached = getattr(test, "attached_node", None)
+        gated = [p for p in parents if p in wanted]
+        if not gated:
+            continue
+        target = attached if attached in wanted else max(gated, key=lambda p: position[p])
+        severity = str(test.config.get("severity") or "error").lower()
+        found.setdefault(target, []).append(
+            DbtTest(unique_id, test.name, severity, test.original_file_path, tuple(sorted(parents)))
+        )
+    return found
+
+
+def _in_order(nodes: list[DbtNode]) -> list[DbtNode]:
+    """Dependency order, ties by unique id (stable DAGs)."""
+    done: list[DbtNode] = []
+    names: set[str] = set()
+    pending = sorted(nodes, key=lambda n: n.unique_id)
+    while pending:
+        ready = [n for n in pending if set(n.depends_on) <= names]
+        if not ready:  # dbt refuses cycles; never reached
+            ready = pending[:1]
+        done.extend(ready)
+        names.update(n.unique_id for n in ready)
+        pending = [n for n in pending if n.unique_id not in names]
+    return done
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    try:
+        answer = _run(request)
+    except Exception as exc:  # anything dbt raises: reported as the project's problem, never a traceback
+        answer = {"problems": [{"message": f"{type(exc).__name__}: {exc}", "file": None, "line": None}]}
+    sys.stdout.write("\n" + json.dumps({"akko": answer}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

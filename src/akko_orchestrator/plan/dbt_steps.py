@@ -1,0 +1,63 @@
+"""A dbt step in the plan: its graph (selected models and seeds), the tables it reads and writes, and the issues of
+its project, located in the spec or in the dbt project's files.
+
+At DAG parse time the graph comes from the file `akko sync` / `akko validate` stored next to the project, checked
+against the project's fingerprint; dbt itself never runs here. `akko validate` passes a provider that (re)builds the
+graph with dbt when the project changed (`dbt/manifest.py`). Imports neither Airflow nor engines nor dbt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from akko_orchestrator.dbt.graph import DbtGraph, read_graph
+from akko_orchestrator.dbt.project import DbtProjectError, fingerprint, graph_path, load_project
+from akko_orchestrator.spec.models import DbtStep, Pipeline
+
+STALE = "its graph is missing or older than the project: run `akko sync` (or `akko validate`), which builds it with dbt"
+
+
+@dataclass
+class DbtLookup:
+    """A dbt step's graph, or why there is none: messages located at `file:line` of the dbt project (file relative
+    to the project folder) or, without a file, at the step's `project` field."""
+
+    graph: DbtGraph | None = None
+    problems: list[tuple[str, str | None, int | None]] = field(default_factory=list)  # (message, file, line)
+
+
+GraphProvider = Callable[[DbtStep, Path, str], DbtLookup]  # (step, project folder, default schema)
+
+
+def project_folder(spec_file: Path, step: DbtStep) -> Path:
+    return (spec_file.parent / step.project).resolve()
+
+
+def default_schema(step: DbtStep, pipeline: Pipeline) -> str:
+    return step.namespace or pipeline.team
+
+
+def selection(step: DbtStep, schema: str) -> dict:
+    return {"select": list(step.select), "exclude": list(step.exclude), "schema": schema}
+
+
+def stored_graph(step: DbtStep, folder: Path, schema: str) -> DbtLookup:
+    """Parse time: the stored graph if it is of the project as it is now."""
+    try:
+        project = load_project(folder)
+    except DbtProjectError as exc:
+        return DbtLookup(problems=[(str(exc), None, None)])
+    chosen = selection(step, schema)
+    graph = read_graph(graph_path(project, chosen))
+    if graph is None or graph.fingerprint != fingerprint(project, chosen):
+        return DbtLookup(problems=[(f"dbt project {project.name}: {STALE}", None, None)])
+    return DbtLookup(graph)
+
+
+def display_path(spec_display: str, spec_file: Path, folder: Path, file: str) -> str:
+    """A file of the dbt project as messages show it: relative like the spec's display path."""
+    relative = os.path.relpath(folder / file, spec_file.parent)
+    return os.path.normpath(os.path.join(os.path.dirname(spec_display), relative))
