@@ -193,43 +193,59 @@ def graph_from_manifest(
     manifest: Any, selected: list[str], project: DbtProject, print_: str, schema: str
 ) -> DbtGraph:
     """The selected models and seeds (ephemeral models are inlined by dbt: their dependencies count) with their
-    dependencies, sources, tests and materialization, in dependency order."""
+    dependencies, sources, tests and materialization, in dependency order. A test gates one node and that node
+    also waits for the test's other parents (a relationships test needs the table it refers to)."""
     chosen = [u for u in selected if _materialized(manifest.nodes[u]) != "ephemeral"]
     wanted = set(chosen)
-    tests = _tests_by_node(manifest, wanted, chosen)
-    nodes = []
-    for unique_id in chosen:
-        node = manifest.nodes[unique_id]
-        parents, sources = _parents(manifest, unique_id)
-        config = node.config
-        unique_key = config.get("unique_key")
-        nodes.append(
-            DbtNode(
-                unique_id=unique_id,
-                name=node.name,
-                resource_type=node.resource_type.value
-                if hasattr(node.resource_type, "value")
-                else str(node.resource_type),
-                schema=node.schema.lower(),
-                alias=(node.alias or node.name).lower(),
-                materialized=_materialized(node),
-                file=node.original_file_path,
-                depends_on=tuple(sorted(p for p in parents if p in wanted)),
-                refs_outside=tuple(sorted(_table(manifest.nodes[p]) for p in parents if p not in wanted)),
-                sources=tuple(sorted(sources)),
-                unique_key=tuple([unique_key] if isinstance(unique_key, str) else unique_key or ()),
-                incremental_strategy=config.get("incremental_strategy"),
-                tests=tuple(tests.get(unique_id, ())),
-                seed_types=tuple(sorted((config.get("column_types") or {}).items())),
-                delimiter=str(config.get("delimiter") or ","),
-            )
-        )
+    parents = {u: _parents(manifest, u) for u in chosen}
+    order = [n.unique_id for n in _in_order([_bare(u, parents[u][0] & wanted) for u in chosen])]
+    tests, extra = _tests_by_node(manifest, wanted, order, {u: parents[u][0] & wanted for u in chosen})
+    nodes = [_node(manifest, u, parents[u], wanted, tests.get(u, []), extra.get(u, set())) for u in chosen]
     return DbtGraph(project.name, print_, project.profile, schema, tuple(_in_order(nodes)))
 
 
+def _bare(unique_id: str, depends_on: set[str]) -> DbtNode:
+    return DbtNode(unique_id, "", "", "", "", "", "", tuple(sorted(depends_on)))
+
+
+def _node(
+    manifest: Any,
+    unique_id: str,
+    found: tuple[set[str], set[str]],
+    wanted: set[str],
+    tests: list[DbtTest],
+    extra: set[str],
+) -> DbtNode:
+    node = manifest.nodes[unique_id]
+    models, sources = found
+    models = models | extra
+    config = node.config
+    unique_key = config.get("unique_key")
+    return DbtNode(
+        unique_id=unique_id,
+        name=node.name,
+        resource_type=_kind(node),
+        schema=node.schema.lower(),
+        alias=(node.alias or node.name).lower(),
+        materialized=_materialized(node),
+        file=node.original_file_path,
+        depends_on=tuple(sorted(p for p in models if p in wanted)),
+        refs_outside=tuple(sorted(_table(manifest.nodes[p]) for p in models if p not in wanted)),
+        sources=tuple(sorted(sources)),
+        unique_key=tuple([unique_key] if isinstance(unique_key, str) else unique_key or ()),
+        incremental_strategy=config.get("incremental_strategy"),
+        tests=tuple(tests),
+        seed_types=tuple(sorted((config.get("column_types") or {}).items())),
+        delimiter=str(config.get("delimiter") or ","),
+    )
+
+
+def _kind(node: Any) -> str:
+    return node.resource_type.value if hasattr(node.resource_type, "value") else str(node.resource_type)
+
+
 def _materialized(node: Any) -> str:
-    kind = node.resource_type.value if hasattr(node.resource_type, "value") else str(node.resource_type)
-    return "seed" if kind == "seed" else str(node.config.materialized)
+    return "seed" if _kind(node) == "seed" else str(node.config.materialized)
 
 
 def _table(node: Any) -> str:
@@ -255,25 +271,46 @@ def _parents(manifest: Any, unique_id: str) -> tuple[set[str], set[str]]:
     return models, sources
 
 
-def _tests_by_node(manifest: Any, wanted: set[str], order: list[str]) -> dict[str, list[DbtTest]]:
-    """Each test gates one node: the one it is attached to (generic tests), else the last one it reads."""
+def _tests_by_node(
+    manifest: Any, wanted: set[str], order: list[str], depends: dict[str, set[str]]
+) -> tuple[dict[str, list[DbtTest]], dict[str, set[str]]]:
+    """Each test gates one node: the one it is attached to (generic tests) unless another of its parents comes
+    after that one, else the last of its parents in dependency order. Returns the tests of each node and the
+    parents each node must also wait for (and read, when outside the selection) because of its tests."""
     position = {u: i for i, u in enumerate(order)}
     found: dict[str, list[DbtTest]] = {}
+    extra: dict[str, set[str]] = {}
     for unique_id in sorted(manifest.nodes):
         test = manifest.nodes[unique_id]
-        if str(getattr(test.resource_type, "value", test.resource_type)) != "test":
+        if _kind(test) != "test":
             continue
         parents = [p for p in test.depends_on.nodes if p in manifest.nodes]
-        attached = getattr(test, "attached_node", None)
         gated = [p for p in parents if p in wanted]
         if not gated:
             continue
-        target = attached if attached in wanted else max(gated, key=lambda p: position[p])
+        attached = getattr(test, "attached_node", None)
+        target = max(gated, key=lambda p: position[p])
+        if attached in wanted and not any(_descends(p, attached, depends) for p in gated if p != attached):
+            target = attached
         severity = str(test.config.get("severity") or "error").lower()
         found.setdefault(target, []).append(
             DbtTest(unique_id, test.name, severity, test.original_file_path, tuple(sorted(parents)))
         )
-    return found
+        extra.setdefault(target, set()).update(p for p in parents if p != target)
+    return found, extra
+
+
+def _descends(node: str, ancestor: str, depends: dict[str, set[str]]) -> bool:
+    """`node` depends on `ancestor`, directly or not."""
+    pending, seen = list(depends.get(node, ())), set()
+    while pending:
+        parent = pending.pop()
+        if parent == ancestor:
+            return True
+        if parent not in seen:
+            seen.add(parent)
+            pending.extend(depends.get(parent, ()))
+    return False
 
 
 def _in_order(nodes: list[DbtNode]) -> list[DbtNode]:

@@ -28,6 +28,7 @@ PATH_KEYS = {
 }
 TOP_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml", "package-lock.yml")
 GRAPH_DIR = Path("target") / "akko"
+BUILDER_FILES = ("graph.py", "manifest.py")  # the code deriving a graph: a change rebuilds graphs
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,11 @@ def load_project(folder: Path) -> DbtProject:
 
 
 def fingerprint(project: DbtProject, selection: dict) -> str:
-    """Changes whenever a file dbt reads, or the step's selection (select, exclude, schema), does."""
+    """Changes whenever a file dbt reads, the step's selection (select, exclude, schema), or the code deriving
+    graphs does."""
     digest = hashlib.sha256(json.dumps([GRAPH_VERSION, selection], sort_keys=True).encode())
+    for module in BUILDER_FILES:
+        _add_file(digest, Path(__file__).with_name(module), module)
     for name in TOP_FILES:
         _add_file(digest, project.folder / name, name)
     for folder in project.source_folders:
