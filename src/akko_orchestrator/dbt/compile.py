@@ -23,7 +23,7 @@ from typing import Any
 
 from akko_orchestrator.dbt.graph import DbtGraph
 from akko_orchestrator.dbt.project import load_project
-from akko_orchestrator.errors import StepFailed
+from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.spec.models import DbtStep
 
@@ -67,7 +67,7 @@ def read_compiled(ctx: StepContext, step_id: str) -> dict[str, Any]:
     try:
         return json.loads(ctx.object_store.read_bytes(compiled_key(ctx, step_id)))
     except FileNotFoundError:
-        raise StepFailed(
+        raise AkkoError(
             f"{step_id}: this run's dbt compile left no compiled SQL: clear the `compile` task"
         ) from None
 
@@ -114,7 +114,7 @@ def _invoke(
     with _environment(env):
         done = dbtRunner().invoke(args)
     if not done.success:
-        raise StepFailed(f"{step.id}: dbt compile of project {project.name} failed: {_failure(done)}")
+        raise AkkoError(f"{step.id}: dbt compile of project {project.name} failed: {_failure(done)}")
     return list(done.result.results)
 
 

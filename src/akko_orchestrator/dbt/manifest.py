@@ -58,12 +58,36 @@ def ensure_graph(project: DbtProject, selection: dict[str, Any], vars: dict[str,
     if stored is not None and stored.fingerprint == current:
         return GraphBuild(stored)
     build = build_graph(project, selection, vars)
+    failed = problems_path(path)
     if build.graph is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(build.graph.to_json(), encoding="utf-8")
-        tmp.replace(path)
+        _write(path, build.graph.to_json())
+        failed.unlink(missing_ok=True)
+    else:  # parse time reports dbt's own message for this state of the project, not just "stale"
+        problems = [p.__dict__ for p in build.problems]
+        _write(failed, json.dumps({"fingerprint": current, "problems": problems}))
     return build
+
+
+def problems_path(graph_file: Path) -> Path:
+    return graph_file.with_name(graph_file.name.replace("graph-", "problems-"))
+
+
+def stored_problems(graph_file: Path, current: str) -> list[DbtProblem]:
+    """The problems the last graph build found, if it was of the project as it is now."""
+    try:
+        data = json.loads(problems_path(graph_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if data.get("fingerprint") != current:
+        return []
+    return [DbtProblem(**p) for p in data.get("problems", [])]
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def build_graph(
@@ -276,8 +300,13 @@ def _tests_by_node(
 ) -> tuple[dict[str, list[DbtTest]], dict[str, set[str]]]:
     """Each test gates one node: the one it is attached to (generic tests) unless another of its parents comes
     after that one, else the last of its parents in dependency order. Returns the tests of each node and the
-    parents each node must also wait for (and read, when outside the selection) because of its tests."""
+    parents each node must also wait for (and read, when outside the selection) because of its tests.
+
+    "Comes after" counts the waits earlier tests added: two models whose tests each refer to the other (a
+    relationships test both ways) must not wait for each other (a cycle no DAG can render), so the second test
+    gates the node that already waits for the first."""
     position = {u: i for i, u in enumerate(order)}
+    depends = {u: set(parents) for u, parents in depends.items()}  # grows with the tests' waits (no cycle)
     found: dict[str, list[DbtTest]] = {}
     extra: dict[str, set[str]] = {}
     for unique_id in sorted(manifest.nodes):
@@ -289,14 +318,15 @@ def _tests_by_node(
         if not gated:
             continue
         attached = getattr(test, "attached_node", None)
-        target = max(gated, key=lambda p: position[p])
-        if attached in wanted and not any(_descends(p, attached, depends) for p in gated if p != attached):
-            target = attached
+        # the nodes no other parent of the test waits for (directly or not): one of them can wait for the rest
+        last = [n for n in gated if not any(_descends(p, n, depends) for p in gated if p != n)]
+        target = attached if attached in last else max(last, key=lambda p: position[p])
         severity = str(test.config.get("severity") or "error").lower()
         found.setdefault(target, []).append(
             DbtTest(unique_id, test.name, severity, test.original_file_path, tuple(sorted(parents)))
         )
         extra.setdefault(target, set()).update(p for p in parents if p != target)
+        depends.setdefault(target, set()).update(p for p in gated if p != target)
     return found, extra
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.dbt.graph import DbtGraph, DbtNode
-from akko_orchestrator.errors import StepFailed
+from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.publish import already_published, write_arrow
@@ -45,6 +45,8 @@ def run_node(ctx: StepContext, step: DbtStep, graph: DbtGraph, node: DbtNode, fo
     if previous is not None:
         return previous
     checks = [*test_checks(node, compiled["tests"]), *extra_checks]
+    if node.resource_type == "model" and ctx.project.profile.engine != "embedded":
+        return _model_on_trino(ctx, node, compiled["nodes"], output, checks)
     data = _seed(folder, node) if node.resource_type == "seed" else _model(ctx, node, compiled["nodes"])
     log.info("%s: %d row(s) for %s (%s)", ctx.step_id, data.num_rows, node.table, output.mode)
     return write_arrow(ctx, output, checks, data)
@@ -55,7 +57,7 @@ def _output(node: DbtNode, entry: dict[str, Any] | None, partition_by: list[str]
         return Output(table=node.table, mode="overwrite", partition_by=partition_by)
     strategy = STRATEGIES.get(node.incremental_strategy)
     if strategy is None:
-        raise StepFailed(
+        raise AkkoError(
             f"model {node.name} ({node.file}): incremental_strategy '{node.incremental_strategy}' is not "
             f"supported: use append, merge or delete+insert"
         )
@@ -64,19 +66,43 @@ def _output(node: DbtNode, entry: dict[str, Any] | None, partition_by: list[str]
     return Output(table=node.table, mode="append", partition_by=partition_by)
 
 
-def _model(ctx: StepContext, node: DbtNode, compiled: dict[str, Any]) -> pa.Table:
-    from akko_orchestrator.errors import AkkoError
-    from akko_orchestrator.plan.sql_refs import tables_read
+def _compiled_sql(node: DbtNode, compiled: dict[str, Any]) -> tuple[str, list[str]]:
+    from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, tables_read
 
     entry = compiled.get(node.unique_id)
     if entry is None:
-        raise StepFailed(f"model {node.name} ({node.file}) was not compiled by this run's `compile` task")
+        raise AkkoError(f"model {node.name} ({node.file}) was not compiled by this run's `compile` task")
     sql = entry["sql"]
     try:
-        tables = [ref.qualified for ref in tables_read(sql)]
+        refs = tables_read(sql)
+    except AkkoError as exc:
+        raise AkkoError(f"model {node.name} ({node.file}): {exc}") from None
+    return sql, [ref.qualified for ref in refs if ref.catalog in ("", LAKEHOUSE_SQL_CATALOG)]
+
+
+def _model(ctx: StepContext, node: DbtNode, compiled: dict[str, Any]) -> pa.Table:
+    """The embedded profile: DuckDB answers the model's Trino SQL as Trino would; pyiceberg writes it."""
+    sql, tables = _compiled_sql(node, compiled)
+    try:
         return ctx.sql_engine.query(sql, tables)
     except AkkoError as exc:
-        raise StepFailed(f"model {node.name} ({node.file}): {exc}") from None
+        raise AkkoError(f"model {node.name} ({node.file}): {exc}") from None
+
+
+def _model_on_trino(
+    ctx: StepContext, node: DbtNode, compiled: dict[str, Any], output: Output, checks: list[Check]
+) -> WriteResult:
+    """The cluster profile: Trino computes the model and writes its files (dbt/trino_models.py)."""
+    from akko_orchestrator.dbt.trino_models import write_on_trino
+    from akko_orchestrator.quality.report import ChecksFailed
+
+    sql, tables = _compiled_sql(node, compiled)
+    try:
+        return write_on_trino(ctx, output, sql, tables, checks)
+    except ChecksFailed:
+        raise
+    except AkkoError as exc:
+        raise AkkoError(f"model {node.name} ({node.file}): {exc}") from None
 
 
 def test_checks(node: DbtNode, compiled_tests: dict[str, str]) -> list[Check]:

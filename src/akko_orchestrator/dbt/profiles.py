@@ -64,8 +64,13 @@ def cluster_profile(project: Project, profile: str, folder: Path, schema: str) -
     mapping = TrinoLDAPProfileMapping(
         conn_id=settings.conn_id, profile_args={"database": settings.catalog, "schema": schema, "threads": 1}
     )
-    output = {**mapping.profile, **_tls(mapping.conn)}
-    return _write(folder, profile, output), dict(mapping.env_vars)
+    tls = _tls(mapping.conn)
+    env = dict(mapping.env_vars)
+    if isinstance(tls.get("cert"), str):
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over the session's CA file (psf/requests#3829): a
+        # Trino with its own CA needs them to name that file while dbt runs.
+        env.update(REQUESTS_CA_BUNDLE=tls["cert"], CURL_CA_BUNDLE=tls["cert"])
+    return _write(folder, profile, {**mapping.profile, **tls}), env
 
 
 def _tls(conn: Any) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Where a dbt step's project is, what identifies its current state, and where its graph is kept.
 
 The fingerprint hashes the files dbt reads (dbt_project.yml, packages, models, seeds, macros, tests, snapshots,
-analyses, installed packages) plus the step's selection and schema: any change makes the stored graph stale. It is
-computed at parse time too (a few milliseconds for hundreds of files), so a DAG is never rendered from a graph of
-an older project. No dbt import here.
+analyses, installed packages) plus the step's selection, schema and vars: any change makes the stored graph stale.
+It is computed at parse time too (a few milliseconds for hundreds of files), so a DAG is never rendered from a graph
+of an older project. No dbt import here.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def load_project(folder: Path) -> DbtProject:
 
 
 def fingerprint(project: DbtProject, selection: dict) -> str:
-    """Changes whenever a file dbt reads, the step's selection (select, exclude, schema), or the code deriving
-    graphs does."""
+    """Changes whenever a file dbt reads, the step's selection (select, exclude, schema, vars), or the code
+    deriving graphs does."""
     digest = hashlib.sha256(json.dumps([GRAPH_VERSION, selection], sort_keys=True).encode())
     for module in BUILDER_FILES:
         _add_file(digest, Path(__file__).with_name(module), module)

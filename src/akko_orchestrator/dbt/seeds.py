@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from akko_orchestrator.dbt.graph import DbtNode
-from akko_orchestrator.errors import StepFailed
+from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,7 +25,7 @@ def read_seed(folder: Path, node: DbtNode) -> pa.Table:
     try:
         table = from_csv(str(path), text_columns=list(declared), delimiter=node.delimiter)
     except (OSError, ValueError) as exc:
-        raise StepFailed(f"seed {node.name} ({node.file}): {exc}") from None
+        raise AkkoError(f"seed {node.name} ({node.file}): {exc}") from None
     columns = {}
     for index, (name, kind) in enumerate(zip(table.column_names, table.column_types, strict=True)):
         values = [row[index] for row in table.rows]
@@ -53,4 +53,4 @@ def _declared(values: list, trino_type: str, node: DbtNode) -> pa.Array:
     try:
         return pa.array([None if v in (None, "") else v for v in values], pa.string()).cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise StepFailed(f"seed {node.name} ({node.file}): a value is not a {trino_type}: {exc}") from None
+        raise AkkoError(f"seed {node.name} ({node.file}): a value is not a {trino_type}: {exc}") from None

@@ -27,8 +27,9 @@ PUBLISH_ATTEMPTS = 5  # catalog commit conflicts on the publish commit itself (n
 
 
 def audit_branch(pipeline: str, step: str) -> str:
-    """One audit branch per writing step; plain [a-z0-9_] so Spark and Trino can name it too."""
-    return f"{AUDIT_PREFIX}{pipeline}__{step}"
+    """One audit branch per writing step; plain [a-z0-9_] so Spark and Trino can name it too (a dbt model's step
+    `marts.stg_x` is `marts__stg_x`)."""
+    return f"{AUDIT_PREFIX}{pipeline}__{step.replace('.', '__')}"
 
 
 class MainMoved(AkkoError):

@@ -104,6 +104,14 @@ def write_table(
     )
 
 
+def create_empty(catalog: Catalog, output: Output, schema: pa.Schema, props: dict[str, str]) -> WriteResult:
+    """Create `output.table` with `schema` and its partitioning, and an empty snapshot on `main` (no run id: never
+    taken for a publish), for a writer that commits its data afterwards (write-audit-publish, staged files)."""
+    namespace, _ = split_table(output.table)
+    catalog.create_namespace_if_not_exists(namespace)
+    return _create(catalog, output, normalize(schema.empty_table()), props, empty=True)
+
+
 def _create(
     catalog: Catalog, output: Output, data: pa.Table, props: dict[str, str], empty: bool = False
 ) -> WriteResult:

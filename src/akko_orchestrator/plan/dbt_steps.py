@@ -8,6 +8,7 @@ graph with dbt when the project changed (`dbt/manifest.py`). Imports neither Air
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ def default_schema(step: DbtStep, pipeline: Pipeline) -> str:
 
 
 def selection(step: DbtStep, schema: str) -> dict:
-    return {"select": list(step.select), "exclude": list(step.exclude), "schema": schema}
+    """What, besides the project's files, decides the step's graph: its selection, schema and vars (a var can
+    enable a model, name its schema or choose what it refs). Keys the stored graph and is in its fingerprint."""
+    vars = json.loads(json.dumps(step.vars, sort_keys=True, default=str))  # a YAML date: its text
+    return {"select": list(step.select), "exclude": list(step.exclude), "schema": schema, "vars": vars}
 
 
 def stored_graph(step: DbtStep, folder: Path, schema: str) -> DbtLookup:
@@ -51,10 +55,16 @@ def stored_graph(step: DbtStep, folder: Path, schema: str) -> DbtLookup:
     except DbtProjectError as exc:
         return DbtLookup(problems=[(str(exc), None, None)])
     chosen = selection(step, schema)
-    graph = read_graph(graph_path(project, chosen))
-    if graph is None or graph.fingerprint != fingerprint(project, chosen):
-        return DbtLookup(problems=[(f"dbt project {project.name}: {STALE}", None, None)])
-    return DbtLookup(graph)
+    path, current = graph_path(project, chosen), fingerprint(project, chosen)
+    graph = read_graph(path)
+    if graph is not None and graph.fingerprint == current:
+        return DbtLookup(graph)
+    from akko_orchestrator.dbt.manifest import stored_problems  # no dbt import: it reads a JSON file
+
+    found = stored_problems(path, current)
+    if found:
+        return DbtLookup(problems=[(p.message, p.file, p.line) for p in found])
+    return DbtLookup(problems=[(f"dbt project {project.name}: {STALE}", None, None)])
 
 
 def display_path(spec_display: str, spec_file: Path, folder: Path, file: str) -> str:
