@@ -35,7 +35,9 @@ from typing import Any
 import psutil
 
 from akko_orchestrator.compiler.shims import sync_shims
-from akko_orchestrator.local_airflow.dev import ApiClient, Component, free_port, not_ready, stop_components
+from akko_orchestrator.local_airflow.api_client import ApiClient, free_port
+from akko_orchestrator.local_airflow.dev import Component, stop_components
+from akko_orchestrator.local_airflow.dev_ready import not_ready
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

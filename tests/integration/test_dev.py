@@ -19,7 +19,8 @@ import psutil
 import pytest
 from tests.conftest import copy_project
 
-from akko_orchestrator.local_airflow.dev import ApiClient, admin_password, free_port
+from akko_orchestrator.local_airflow.api_client import ApiClient, free_port
+from akko_orchestrator.local_airflow.dev import admin_password
 
 pytestmark = pytest.mark.integration
 

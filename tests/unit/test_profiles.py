@@ -165,7 +165,8 @@ def test_akko_dev_waits_only_for_pipelines_of_its_profile(
 ) -> None:
     from akko_orchestrator.compiler.shims import sync_shims
     from akko_orchestrator.config.project import load_project
-    from akko_orchestrator.local_airflow.dev import _on_profile, _shim_files
+    from akko_orchestrator.local_airflow.dev_ready import on_profile as _on_profile
+    from akko_orchestrator.local_airflow.dev_ready import shim_files as _shim_files
 
     (project / "pipelines" / "cluster_only.yaml").write_text(
         SPEC.replace("pipeline: medians", "pipeline: cluster_only").replace(

@@ -19,10 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -31,11 +29,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from akko_orchestrator.compiler.shims import MARKER, shim_name, sync_shims
-from akko_orchestrator.config.project import PROJECT_FILE, Project
+from akko_orchestrator.compiler.shims import sync_shims
+from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.local_airflow import environment
-from akko_orchestrator.spec.loader import SPEC_SUFFIXES
+from akko_orchestrator.local_airflow.api_client import ApiClient, free_port
+from akko_orchestrator.local_airflow.dev_ready import not_ready, report_import_errors, shim_files
+from akko_orchestrator.local_airflow.dev_watch import watch
 
 # The triggerer only serves deferred tasks, so it starts once the rest is ready: on a small machine its start-up
 # CPU (importing Airflow) would otherwise slow the others down (measured on 2 busy cores: warm start 25 s -> 19 s).
@@ -111,13 +111,13 @@ def run_dev(project: Project, host: str, port: int, out: Console) -> None:
             )
             out.print(f"Logs        {log_dir}", soft_wrap=True)
             api = ApiClient(url, ADMIN, password)
-            if _wait_ready(project, api, components, since, stop, out):
+            if wait_ready(project, api, components, since, stop, out):
                 out.print(
                     f"[green]ready in {time.monotonic() - started:.1f} s[/green] (Ctrl-C stops)",
                     soft_wrap=True,
                 )
                 components += start_components(env, host, port, log_dir, THEN)
-                _watch(project, components, stop, out)
+                watch(project, lambda: _check_children(components), stop, POLL_SECONDS, out)
         finally:
             _shutdown(components, stop, out)
 
@@ -333,10 +333,7 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-# Readiness --------------------------------------------------------------------------------------------------------
-
-
-def _wait_ready(
+def wait_ready(
     project: Project,
     api: ApiClient,
     components: list[Component],
@@ -348,139 +345,15 @@ def _wait_ready(
     begun, noticed = time.monotonic(), False
     while not stop.requested:
         _check_children(components)
-        missing = not_ready(api, _shim_files(project), since)
+        missing = not_ready(api, shim_files(project), since)
         if not missing:
-            _report_import_errors(api, out)
+            report_import_errors(api, out)
             return True
         if not noticed and time.monotonic() - begun > SLOW_START_NOTICE:
             out.print(f"still waiting for: {', '.join(sorted(missing))}", soft_wrap=True)
             noticed = True
         stop.wait(0.5)
     return False
-
-
-def not_ready(api: ApiClient, shim_files: Iterable[str], since: datetime) -> set[str]:
-    """What is not ready yet: "api", "scheduler", or shim files not parsed since `since` (no DAG, no error).
-
-    `since` matters on a restart: the DB still holds the previous session's DAGs and heartbeats.
-    """
-    try:
-        health = api.call("GET", "/api/v2/monitor/health")
-        scheduler = health.get("scheduler") or {}
-        if scheduler.get("status") != "healthy" or _at(scheduler.get("latest_scheduler_heartbeat")) < since:
-            return {"scheduler"}
-        return set(shim_files) - parsed_files(api, since)
-    except (OSError, ValueError, KeyError):  # not listening yet, or starting up (HTTPError is an OSError)
-        return {"api"}
-
-
-def parsed_files(api: ApiClient, since: datetime) -> set[str]:
-    """Names of DAG files parsed since `since`: with a DAG or with an import error."""
-    dags = api.call("GET", "/api/v2/dags?limit=1000")["dags"]
-    errors = api.call("GET", "/api/v2/importErrors?limit=1000")["import_errors"]
-    parsed = {Path(d["fileloc"]).name for d in dags if _at(d.get("last_parsed_time")) >= since}
-    return parsed | {Path(e["filename"]).name for e in errors if _at(e.get("timestamp")) >= since}
-
-
-def _at(stamp: str | None) -> datetime:
-    return datetime.fromisoformat(stamp) if stamp else datetime.min.replace(tzinfo=UTC)
-
-
-def _shim_files(project: Project) -> list[str]:
-    """The shims that will define a DAG or an import error on this profile: a pipeline whose `profiles` leave
-    the profile out parses to nothing, so it is not waited for."""
-    shims = [p for p in project.dags_dir.glob("*.py") if p.read_text().startswith(MARKER)]
-    return [shim.name for shim in shims if _on_profile(shim, project.profile_name)]
-
-
-def _on_profile(shim: Path, profile: str) -> bool:
-    import re
-
-    import yaml
-
-    match = re.search(r"load_dag\(__file__, '([^']+)'\)", shim.read_text())
-    if match is None:
-        return True
-    try:
-        data = yaml.load((shim.parent / match.group(1)).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, ValueError, yaml.YAMLError):
-        return True  # a broken or missing spec is an import error: wait for it to be reported
-    profiles = data.get("profiles") if isinstance(data, dict) else None
-    return not isinstance(profiles, list) or profile in profiles
-
-
-def _report_import_errors(api: ApiClient, out: Console) -> None:
-    try:
-        errors = api.call("GET", "/api/v2/importErrors?limit=1000")["import_errors"]
-    except (OSError, ValueError, KeyError):
-        return  # only a convenience: the UI lists them too
-    for error in errors:
-        last = (error.get("stack_trace") or "").strip().splitlines()[-1:] or ["?"]
-        out.print(
-            f"[red]pipeline failed to load[/red] {Path(error['filename']).name}: {escape(last[0])}",
-            soft_wrap=True,
-        )
-
-
-# Watching specs ---------------------------------------------------------------------------------------------------
-
-
-def _watch(project: Project, components: list[Component], stop: _StopSignal, out: Console) -> None:
-    """Until stopped: fail loudly if a component dies; follow spec files added, removed or edited."""
-    seen = _snapshot(project)
-    while not stop.wait(POLL_SECONDS):
-        _check_children(components)
-        now = _snapshot(project)
-        if now != seen:
-            _on_change(project, seen, now, out)
-            seen = now
-
-
-def _snapshot(project: Project) -> dict[Path, float]:
-    """Modification times of what a parse reads: spec files, files they include (.sql) and akko.yaml."""
-    files = [
-        p for p in project.pipelines_dir.rglob("*") if p.suffix != ".py" and "__pycache__" not in p.parts
-    ]
-    files.append(project.root / PROJECT_FILE)
-    snapshot = {}
-    for path in files:
-        try:
-            if path.is_file():
-                snapshot[path] = path.stat().st_mtime
-        except OSError:
-            continue  # removed while scanning
-    return snapshot
-
-
-def _on_change(project: Project, before: dict[Path, float], after: dict[Path, float], out: Console) -> None:
-    specs_before = {p for p in before if p.suffix in SPEC_SUFFIXES}
-    specs_after = {p for p in after if p.suffix in SPEC_SUFFIXES}
-    if specs_before != specs_after:
-        result = sync_shims(project.pipelines_dir, project.dags_dir, project.root)
-        for shim in result.written:
-            out.print(f"+ pipeline file {shim.stem} (parsing)")
-        for shim in result.removed:
-            out.print(f"- pipeline file {shim.stem}")
-    edited = {p for p in before.keys() & after.keys() if before[p] != after[p]}
-    if any(p.suffix not in SPEC_SUFFIXES for p in edited):
-        _touch(project.dags_dir.glob("*.py"))  # an included .sql file or akko.yaml may change any pipeline
-    else:
-        _touch(project.dags_dir / shim_name(p, project.pipelines_dir) for p in edited)
-    for path in sorted(edited):
-        out.print(f"~ {os.path.relpath(path, project.root)} changed (re-parsing)", soft_wrap=True)
-
-
-def _touch(shims: Iterable[Path]) -> None:
-    """The dag-processor re-parses a file newer than its last parse at once, instead of on its interval."""
-    for shim in shims:
-        try:
-            if shim.read_text().startswith(MARKER):
-                os.utime(shim)
-        except OSError:
-            continue
-
-
-# Signals and the REST API -----------------------------------------------------------------------------------------
 
 
 class _StopSignal:
@@ -510,48 +383,3 @@ class _StopSignal:
 
     def wait(self, seconds: float) -> bool:
         return self.event.wait(seconds)
-
-
-@dataclass
-class ApiClient:
-    """Minimal client for Airflow's REST API with a JWT from the simple auth manager (stdlib only)."""
-
-    base_url: str
-    username: str
-    password: str
-    timeout: float = 15.0
-    token: str | None = field(default=None, repr=False)
-
-    def login(self) -> str:
-        body = {"username": self.username, "password": self.password}
-        self.token = self._send("POST", "/auth/token", body, auth=False)["access_token"]
-        return self.token
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """JSON in, JSON out; logs in on first use and again when the token expired."""
-        if self.token is None and path.startswith("/api/v2/") and not path.startswith("/api/v2/monitor/"):
-            self.login()
-        try:
-            return self._send(method, path, body)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 401 or path.startswith("/auth/"):
-                raise
-            self.login()
-            return self._send(method, path, body)
-
-    def _send(self, method: str, path: str, body: Any, auth: bool = True) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
