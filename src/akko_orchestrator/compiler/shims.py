@@ -40,15 +40,16 @@ def render_shim(spec: Path, dags_dir: Path, spec_display: str) -> str:
     return TEMPLATE.format(marker=MARKER, spec_display=spec_display, spec_relpath=relpath)
 
 
-def sync_shims(pipelines_dir: Path, dags_dir: Path, root: Path) -> SyncResult:
+def sync_shims(pipelines_dir: Path, dags_dir: Path, root: Path, dbt_graphs: bool = True) -> SyncResult:
     """Write a shim for every spec (broken ones too: Airflow must show their import error), drop stale ones; and
-    build the graph of every dbt step whose project changed, which its DAG is rendered from."""
-    from akko_orchestrator.dbt.sync import refresh_graphs
-
+    (`dbt_graphs`) build the graph of every dbt step whose project changed, which its DAG is rendered from."""
     dags_dir.mkdir(parents=True, exist_ok=True)
     written, unchanged, wanted = [], [], set()
     specs = find_spec_files(pipelines_dir)
-    refresh_graphs(specs)
+    if dbt_graphs:
+        from akko_orchestrator.dbt.sync import refresh_graphs
+
+        refresh_graphs(specs)
     for spec in specs:
         target = dags_dir / shim_name(spec, pipelines_dir)
         wanted.add(target.name)

@@ -85,7 +85,8 @@ def pipeline_shim(project: Project, pipeline_id: str) -> Path:
     from akko_orchestrator.spec.loader import find_spec_files
     from akko_orchestrator.spec.yaml_source import SpecLoader
 
-    sync_shims(project.pipelines_dir, project.dags_dir, project.root)
+    # Only this pipeline's dbt graphs are brought up to date: a run does not pay for other pipelines' projects.
+    sync_shims(project.pipelines_dir, project.dags_dir, project.root, dbt_graphs=False)
     known = []
     for spec in find_spec_files(project.pipelines_dir):
         try:
@@ -95,6 +96,9 @@ def pipeline_shim(project: Project, pipeline_id: str) -> Path:
         if isinstance(data, dict) and data.get("pipeline"):
             known.append(str(data["pipeline"]))
             if data["pipeline"] == pipeline_id:
+                from akko_orchestrator.dbt.sync import refresh_graphs
+
+                refresh_graphs([spec])
                 return project.dags_dir / shim_name(spec, project.pipelines_dir)
     raise AkkoError(
         f"no pipeline '{pipeline_id}' in {project.pipelines_dir} (pipelines: {', '.join(sorted(known))})"
