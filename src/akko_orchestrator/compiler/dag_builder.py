@@ -151,7 +151,7 @@ def _add_dbt(planned: PlannedStep, args: dict[str, Any], assets: _Assets) -> tup
                 **node_args,
             )
             tasks[node.unique_id] = task
-            if node.resource_type == "model":
+            if node.resource_type == "model" or node.tests:  # a seed waits for compile only for its tests
                 compile_task >> task
             for parent in node.depends_on:
                 tasks[parent] >> task

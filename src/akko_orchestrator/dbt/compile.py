@@ -40,7 +40,7 @@ def compile_step(ctx: StepContext, step: DbtStep, graph: DbtGraph, folder: Path)
     models = [n for n in graph.nodes if n.resource_type == "model"]
     existing = _existing(ctx, [*graph.reads, *graph.tables])
     compiled: dict[str, Any] = {"nodes": {}, "tests": {}}
-    if models:
+    if models or any(n.tests for n in graph.nodes):
         scratch = ctx.project.state_dir / "dbt" / ctx.pipeline_id / step.id
         results = _invoke(ctx, step, graph, folder, scratch, existing)
         own = {n.unique_id: n for n in models}
@@ -92,7 +92,8 @@ def _invoke(
 
     project = load_project(folder)
     profiles, env = _profiles(ctx, step, graph, scratch, existing)
-    names = [n.unique_id.split(".", 2)[-1] for n in graph.nodes if n.resource_type == "model"]
+    # Seeds too: compiling a seed is nothing, but it selects the seed's tests (which gate its table).
+    names = [n.unique_id.split(".", 2)[-1] for n in graph.nodes]
     args = [
         "compile",
         "--project-dir",
@@ -112,10 +113,25 @@ def _invoke(
         *(["--full-refresh"] if step.full_refresh else []),
     ]
     with _environment(env):
+        _forget_duckdb_connection()
         done = dbtRunner().invoke(args)
     if not done.success:
         raise AkkoError(f"{step.id}: dbt compile of project {project.name} failed: {_failure(done)}")
     return list(done.result.results)
+
+
+def _forget_duckdb_connection() -> None:
+    """dbt-duckdb keeps one DuckDB connection per process while the profile's credentials are unchanged, and the
+    profile of a step is the same from run to run: a later compile in this process would skip the plugin that
+    loads the lakehouse as it is now (is_incremental() would see the old tables). Close it first."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # no dbt-duckdb: not the embedded profile
+        return
+    if DuckDBConnectionManager._ENV is not None:
+        with contextlib.suppress(Exception):  # a connection already broken is as good as closed
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager._ENV = None
 
 
 def _profiles(
@@ -148,9 +164,9 @@ def _profiles(
 @contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     """Secrets for dbt's env_var() references, set only while dbt runs."""
+    env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
         yield
     finally:

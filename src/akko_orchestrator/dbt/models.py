@@ -39,7 +39,8 @@ def run_node(ctx: StepContext, step: DbtStep, graph: DbtGraph, node: DbtNode, fo
     options = step.models.get(node.name)
     extra_checks = list(options.checks) if options else []
     partition_by = list(options.partition_by) if options else []
-    compiled = read_compiled(ctx, step.id) if node.resource_type == "model" else {"nodes": {}, "tests": {}}
+    needs_compile = node.resource_type == "model" or bool(node.tests)  # a seed's tests are compiled too
+    compiled = read_compiled(ctx, step.id) if needs_compile else {"nodes": {}, "tests": {}}
     output = _output(node, compiled["nodes"].get(node.unique_id), partition_by)
     previous = already_published(ctx, output)
     if previous is not None:

@@ -52,16 +52,27 @@ def local_profile(profile: str, folder: Path, schema: str, plugin_config: dict[s
 
 
 def cluster_profile(project: Project, profile: str, folder: Path, schema: str) -> tuple[Path, dict[str, str]]:
-    """dbt-trino from the profile's Trino connection; returns the profiles folder and the environment (secrets)
-    the dbt process needs."""
-    from cosmos.profiles import TrinoLDAPProfileMapping
+    """dbt-trino from the profile's Trino connection (its password, else its JWT `jwt__token` extra, as the
+    provider's TrinoHook reads them); returns the profiles folder and the environment (secrets) dbt needs."""
+    from airflow.sdk import BaseHook
+    from cosmos.profiles import TrinoJWTProfileMapping, TrinoLDAPProfileMapping
+
+    from akko_orchestrator.errors import ConfigError
 
     settings = project.profile.trino
     if settings is None:
-        from akko_orchestrator.errors import ConfigError
-
         raise ConfigError(f"profile '{project.profile_name}' has no `trino` section: dbt steps need one")
-    mapping = TrinoLDAPProfileMapping(
+    connection = BaseHook.get_connection(settings.conn_id)
+    if connection.password:
+        kind = TrinoLDAPProfileMapping
+    elif connection.extra_dejson.get("jwt__token"):
+        kind = TrinoJWTProfileMapping
+    else:
+        raise ConfigError(
+            f"Airflow connection '{settings.conn_id}' (profile '{project.profile_name}') has neither a password "
+            "nor a `jwt__token` extra: dbt-trino needs one of them to reach Trino"
+        )
+    mapping = kind(
         conn_id=settings.conn_id, profile_args={"database": settings.catalog, "schema": schema, "threads": 1}
     )
     tls = _tls(mapping.conn)
