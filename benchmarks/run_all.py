@@ -1,4 +1,4 @@
-"""Run the parse, demo, dev and checks benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev, checks and dbt benchmarks and print their headline ratios against the goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
@@ -9,7 +9,7 @@ run when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster,checks-tri
 (`cluster`) and the Trino part of bench_checks.py (`checks-trino`); each starts and stops its own stack, or with
 `--state-dir DIR` both use the one `akko stack up` runs for DIR.
 
-    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks (~12 min, quiet 2-core machine)
+    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run (~20 min)
     uv run python benchmarks/run_all.py --only parse,demo --quick
     uv run python benchmarks/run_all.py --cluster       # also cluster and checks-trino on akko stack (~25 min more)
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table  # noqa: E402
 
-BENCHMARKS = ("parse", "demo", "dev", "checks")
+BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run")
 OPTIONAL = (
     "cluster",
     "checks-trino",
@@ -41,6 +41,8 @@ OPTIONAL = (
 ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
     "checks": ("checks", {"only": ("write", "wap", "breakdown")}),  # embedded
     "checks-trino": ("checks", {"only": ("trino",)}),
+    "dbt-parse": ("dbt_parse", {}),
+    "dbt-run": ("dbt_run", {}),
 }
 STACK_ARGS = {"cluster": "state_dir", "checks-trino": "state_dir"}  # what --state-dir sets
 QUICK = {
@@ -50,6 +52,8 @@ QUICK = {
     "checks": {"runs": 5},
     "checks-trino": {"runs": 5},
     "cluster": {"demo_runs": 1, "step_runs": 5},
+    "dbt-parse": {"repeats": 3},
+    "dbt-run": {"repeats": 1, "breakdown": False},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
 DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
@@ -104,6 +108,12 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     cluster = results.get("cluster")
     if cluster is not None:
         rows += _cluster_rows(cluster)
+    dbt_parse = results.get("dbt-parse")
+    if dbt_parse is not None:
+        rows += _dbt_parse_rows(dbt_parse)
+    dbt_run = results.get("dbt-run")
+    if dbt_run is not None:
+        rows += _dbt_run_rows(dbt_run)
     return rows
 
 
@@ -173,6 +183,42 @@ def _cluster_rows(cluster: dict[str, Any]) -> list[list[Any]]:
             ratio = round(1 + part["overhead_pct"] / 100, 3)
             rows.append([label, ratio, f"< {goal}", _yes(part["meets_goal"])])
     return rows
+
+
+def _dbt_parse_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """bench_dbt_parse.py: how many times faster AKKO parses a 200-model dbt step than cosmos (reference / akko,
+    so the goal is a minimum), and that no dbt process or import happened at AKKO's parse."""
+    if "unavailable" in result or "failed" in result:
+        return [["dbt-parse: dbt step parse benchmarks", "n/a", "", _why(result)]]
+    goal = result["settings"]["goal_speedup_min"]
+    no_dbt = result["akko_no_dbt_at_parse"]
+    return [
+        [
+            "dbt-parse: parse s, cosmos default / akko (x faster)",
+            result["speedup_default"],
+            f">= {goal:g}",
+            _yes(result["meets_goal_speedup"]),
+        ],
+        ["dbt-parse: parse s, cosmos DBT_MANIFEST / akko", result["speedup_manifest"], "", ""],
+        ["dbt-parse: akko parse runs or imports no dbt", "yes" if no_dbt else "no", "yes", _yes(no_dbt)],
+    ]
+
+
+def _dbt_run_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """bench_dbt_run.py: the banking demo's dbt step / `dbt build` of the same project and data, and the whole
+    `akko run` / `dbt build` (no goal)."""
+    if "unavailable" in result or "failed" in result:
+        return [["dbt-run: dbt step run benchmarks", "n/a", "", _why(result)]]
+    ratios, goal = result["ratios"], result["settings"]["goal_ratio_max"]
+    return [
+        [
+            "dbt-run: dbt step / dbt build (banking demo)",
+            ratios["step_wall_over_dbt_build"],
+            f"<= {goal}",
+            _yes(result["meets_goal"]),
+        ],
+        ["dbt-run: akko run / dbt build", ratios["akko_run_over_dbt_build"], "", ""],
+    ]
 
 
 def _yes(met: Any) -> str:
