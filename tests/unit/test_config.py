@@ -47,7 +47,10 @@ def test_polaris_profile_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_cluster_profile_names_the_missing_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path))  # no stack.env there
-    for name in ("AKKO_POLARIS_URI", "AKKO_CATALOG_URI"):  # set by an earlier load of a running stack's env file
+    for name in (
+        "AKKO_POLARIS_URI",
+        "AKKO_CATALOG_URI",
+    ):  # set by an earlier load of a running stack's env file
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigError, match="AKKO_POLARIS_URI is not set.*akko stack up"):
         load_project(REPO, profile="polaris")
