@@ -135,13 +135,21 @@ def test_broken_spec_is_its_own_import_error_and_others_load(tmp_path: Path) -> 
     for spec in (REPO / "pipelines").glob("*.yaml"):
         (pipelines / spec.name).write_text(spec.read_text())
     shutil.copytree(REPO / "pipelines" / "transforms", pipelines / "transforms")  # the demo's Spark script
+    shutil.copytree(  # the banking demo's dbt project (its graph is built by sync_shims, as by `akko sync`)
+        REPO / "pipelines" / "dbt", pipelines / "dbt", ignore=shutil.ignore_patterns("target", "logs")
+    )
     (pipelines / "broken.yaml").write_text(
         "pipeline: broken\nowner: me\nteam: demo\nsteps:\n  - id: a\n    kind: sql\n    sqll: SELECT 1\n"
     )
     dags = tmp_path / "dags"
     sync_shims(pipelines, dags, tmp_path)
     bag = DagBag(dag_folder=str(dags), safe_mode=True)
-    assert sorted(bag.dags) == ["akko_e2e_pipeline", "orders_fanout_ingest", "sales_by_region_mart"]
+    assert sorted(bag.dags) == [
+        "akko_e2e_pipeline",
+        "banking_fraud_demo",
+        "orders_fanout_ingest",
+        "sales_by_region_mart",
+    ]
     assert list(bag.import_errors) == [str(dags / "broken.py")]
     message = bag.import_errors[str(dags / "broken.py")]
     assert "pipelines/broken.yaml:7:5: steps[0].sqll: unknown field" in message

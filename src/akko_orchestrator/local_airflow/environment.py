@@ -128,6 +128,8 @@ def _sync_loaded_config() -> None:
     for key, value in os.environ.items():
         if key.startswith("AIRFLOW__") and key.count("__") == 2 and "SQL_ALCHEMY_CONN" not in key:
             _, section, option = key.split("__")
+            if not conf.has_section(section.lower()):  # a provider's section Airflow has not loaded
+                conf.add_section(section.lower())
             conf.set(section.lower(), option.lower(), value)
     if "airflow.settings" in sys.modules:
         from airflow import settings

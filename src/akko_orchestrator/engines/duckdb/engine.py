@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.engines.base import Capabilities, SqlEngine, pinned_versions
-from akko_orchestrator.engines.duckdb.sandbox import connect, warehouse_folder
+from akko_orchestrator.engines.duckdb.sandbox import LOCK, shared_connection, warehouse_folder
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.catalog import split_table
 
@@ -53,26 +53,28 @@ class DuckDBEngine(SqlEngine):
         # The one folder DuckDB may read: the catalog's warehouse, where every table's files live.
         warehouse = warehouse_folder(str(catalog.properties.get("warehouse") or ""))
         self.allowed = [warehouse] if warehouse else []
-        self.con = connect(self.allowed)
+        self.con = shared_connection(self.allowed)
 
     def query(self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None) -> pa.Table:
-        translated = self._checked(sql, tables, versions)
-        try:
-            return self._trino_types(self.con.sql(translated)).to_arrow_table()
-        except Exception as exc:  # duckdb raises many error classes; all are the query's fault here
-            raise AkkoError(
-                f"DuckDB could not run the query: {exc}\n--- as run on DuckDB:\n{translated}"
-            ) from None
+        with LOCK:  # the views registered for this query are the process' database's
+            translated = self._checked(sql, tables, versions)
+            try:
+                return self._trino_types(self.con.sql(translated)).to_arrow_table()
+            except Exception as exc:  # duckdb raises many error classes; all are the query's fault here
+                raise AkkoError(
+                    f"DuckDB could not run the query: {exc}\n--- as run on DuckDB:\n{translated}"
+                ) from None
 
     def explain(self, sql: str, query: str, tables: list[str]) -> pa.Table:
         """DuckDB's plan of the query as translated (EXPLAIN's Trino options do not apply to DuckDB)."""
         import pyarrow as pa
 
-        translated = self._checked(query.strip().rstrip(";"), tables, None)
-        try:
-            plan = self.con.sql(f"EXPLAIN {translated}").fetchall()
-        except Exception as exc:  # duckdb raises many error classes; all are the query's fault here
-            raise AkkoError(f"DuckDB could not explain the query: {exc}") from None
+        with LOCK:
+            translated = self._checked(query.strip().rstrip(";"), tables, None)
+            try:
+                plan = self.con.sql(f"EXPLAIN {translated}").fetchall()
+            except Exception as exc:  # duckdb raises many error classes; all are the query's fault here
+                raise AkkoError(f"DuckDB could not explain the query: {exc}") from None
         return pa.table({"Query Plan": ["\n".join(str(row[-1]) for row in plan)]})
 
     def _checked(self, sql: str, tables: list[str], versions: Mapping[str, int] | None) -> str:

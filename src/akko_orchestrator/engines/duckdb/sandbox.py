@@ -10,6 +10,8 @@ connection (tests/unit/test_duckdb_sandbox.py tries each).
 from __future__ import annotations
 
 import importlib
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ EXTENSIONS = ("parquet", "avro", "iceberg")
 # - akko_fdiv(a, b): a / b for doubles with IEEE infinities and NaN (DuckDB's `/` with integer_division answers
 #   NULL for a zero divisor).
 SETUP = (
-    "SET integer_division = true",
+    "SET GLOBAL integer_division = true",  # GLOBAL: every cursor of the database has it
     "CREATE MACRO akko_nonzero(d) AS CASE WHEN d = 0 THEN error('Division by zero') ELSE d END",
     "CREATE MACRO akko_div_half_up(n, d) AS CASE WHEN d = 0 THEN error('Division by zero') "
     "ELSE sign(n) * sign(d) * ((2 * abs(n) + abs(d)) // (2 * abs(d))) END",
@@ -46,6 +48,22 @@ def extension_path(name: str) -> Path:
     if not found:
         raise AkkoError(f"duckdb-extension-{name} ships no extension binary")
     return found[-1]
+
+
+_DATABASES: dict[tuple[int, tuple[str, ...]], duckdb.DuckDBPyConnection] = {}
+LOCK = threading.RLock()  # registering a query's views and running it: one at a time in a process
+
+
+def shared_connection(allowed_directories: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
+    """A cursor of this process' locked-down database for these folders: loading the three extensions costs ~0.2 s,
+    paid once per process (every task of `akko run` runs in one process) instead of once per step. A forked child
+    makes its own (a DuckDB database is not shared across a fork). Views are the database's: hold `LOCK` while
+    registering a query's views and running it."""
+    key = (os.getpid(), tuple(sorted(allowed_directories)))
+    with LOCK:
+        if key not in _DATABASES:
+            _DATABASES[key] = connect(key[1])
+        return _DATABASES[key].cursor()
 
 
 def connect(allowed_directories: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
