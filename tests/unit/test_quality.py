@@ -223,11 +223,14 @@ def test_report_gives_openlineage_assertions(ctx: StepContext, audited: int) -> 
         Check(row_count={"min": 1}),
     ]
     report = run_checks(ctx.sql_engine, "demo.orders", checks, audited, 10, now=NOW)
-    assert report.assertions() == [
-        {"assertion": "not_null_id", "success": True, "column": "id"},
-        {"assertion": "range_amount", "success": False, "column": "amount"},
-        {"assertion": "row_count", "success": True},
+    found = report.assertions()
+    assert [(a["assertion"], a["name"], a["success"], a.get("column")) for a in found] == [
+        ("not_null", "not_null_id", True, "id"),  # OpenLineage's classification, then AKKO's check name
+        ("range", "range_amount", False, "amount"),
+        ("row_count", "row_count", True, None),
     ]
+    assert {a["severity"] for a in found} == {"error"}
+    assert found[1]["expected"] and found[1]["actual"]  # the rule and what was measured
 
 
 def test_metadata_settles_row_counts_nulls_bounds_and_freshness(ctx: StepContext, audited: int) -> None:

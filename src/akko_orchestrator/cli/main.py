@@ -6,7 +6,13 @@ from __future__ import annotations
 import atexit
 import gc
 
-from akko_orchestrator.cli import checks_cmd, project_cmd, run_cmd, tables_cmd  # noqa: F401 - they register commands
+from akko_orchestrator.cli import (  # noqa: F401 - they register commands
+    checks_cmd,
+    lineage_cmd,
+    project_cmd,
+    run_cmd,
+    tables_cmd,
+)
 from akko_orchestrator.cli.app import app
 from akko_orchestrator.cli.stack_cmd import stack_app
 

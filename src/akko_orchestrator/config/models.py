@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from akko_orchestrator.errors import ConfigError
 
@@ -131,6 +131,48 @@ class Profile(ConfigModel):
         return "trino" if self.engine == "cluster" else "duckdb"
 
 
+class LineageSettings(ConfigModel):
+    """OpenLineage events of every step, emitted by Airflow's OpenLineage provider (akko.yaml `lineage:`).
+
+    Every transport but `off` also appends each event to the project's local event log, which `akko lineage`
+    reads."""
+
+    transport: Literal["http", "file", "console", "off"] = Field(
+        "file",
+        description="`http` (e.g. OpenMetadata, Marquez), `console`, `file` (the local log only), `off`.",
+    )
+    url: str | None = Field(None, description="http: the consumer's base URL, e.g. http://openmetadata:8585.")
+    endpoint: str = Field(
+        "api/v1/openlineage/lineage",
+        description="http: the path events are POSTed to (OpenMetadata's; Marquez: api/v1/lineage).",
+    )
+    api_key: SecretRef | None = Field(
+        None,
+        description="http: the bearer token (OpenMetadata's JWT), from an env var or an Airflow connection.",
+    )
+    timeout: float = Field(
+        5.0, gt=0, le=60, description="http: seconds before an event is given up (a warning)."
+    )
+    namespace: str = Field("akko", min_length=1, description="The OpenLineage job namespace of this Airflow.")
+    datasets: str | None = Field(
+        None,
+        description="The dataset namespace of Iceberg tables, e.g. trino://trino.akko:8080 (default: the "
+        "profile's Trino as trino://host:port; on the embedded profile iceberg://<lakehouse>).",
+    )
+    log: str | None = Field(None, description="The local event log (default: <state>/lineage/events.jsonl).")
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # akko.yaml is YAML 1.1: a bare `off` reads as false
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> LineageSettings:
+        if self.transport == "http" and not self.url:
+            raise ValueError("lineage transport `http` needs `url`")
+        return self
+
+
 class ProjectConfig(ConfigModel):
     """akko.yaml."""
 
@@ -153,4 +195,5 @@ class ProjectConfig(ConfigModel):
         "`s3://other-bucket/landing/`, `https://example.org/data/`. Anything else outside is refused, by "
         "`akko validate` and again when a step runs (real paths: a symlink out of the project is outside).",
     )
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})

@@ -67,13 +67,17 @@ def _output(node: DbtNode, entry: dict[str, Any] | None, partition_by: list[str]
     return Output(table=node.table, mode="append", partition_by=partition_by)
 
 
-def _compiled_sql(node: DbtNode, compiled: dict[str, Any]) -> tuple[str, list[str]]:
+def _compiled_sql(
+    node: DbtNode, compiled: dict[str, Any], ctx: StepContext | None = None
+) -> tuple[str, list[str]]:
     from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, tables_read
 
     entry = compiled.get(node.unique_id)
     if entry is None:
         raise AkkoError(f"model {node.name} ({node.file}) was not compiled by this run's `compile` task")
     sql = entry["sql"]
+    if ctx is not None:
+        ctx.lineage.query(sql, produces=node.table)  # its column lineage, in the model's OpenLineage
     try:
         refs = tables_read(sql)
     except AkkoError as exc:
@@ -83,7 +87,7 @@ def _compiled_sql(node: DbtNode, compiled: dict[str, Any]) -> tuple[str, list[st
 
 def _model(ctx: StepContext, node: DbtNode, compiled: dict[str, Any]) -> pa.Table:
     """The embedded profile: DuckDB answers the model's Trino SQL as Trino would; pyiceberg writes it."""
-    sql, tables = _compiled_sql(node, compiled)
+    sql, tables = _compiled_sql(node, compiled, ctx)
     try:
         return ctx.sql_engine.query(sql, tables)
     except AkkoError as exc:
@@ -97,7 +101,7 @@ def _model_on_trino(
     from akko_orchestrator.dbt.trino_models import write_on_trino
     from akko_orchestrator.quality.report import ChecksFailed
 
-    sql, tables = _compiled_sql(node, compiled)
+    sql, tables = _compiled_sql(node, compiled, ctx)
     try:
         return write_on_trino(ctx, output, sql, tables, checks)
     except ChecksFailed:

@@ -71,7 +71,14 @@ def airflow_environment(project: Project) -> dict[str, str]:
 def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Set Airflow's environment in this process: essential keys and `extra` always, the rest only where the user
     has not set them. If Airflow is already imported, its live configuration is updated too (except the DB)."""
-    wanted = {**airflow_environment(project), **shared_secrets(project.airflow_home), **(extra or {})}
+    from akko_orchestrator.lineage.settings import airflow_settings
+
+    wanted = {
+        **airflow_environment(project),
+        **airflow_settings(project),  # OpenLineage, from akko.yaml `lineage:`
+        **shared_secrets(project.airflow_home),
+        **(extra or {}),
+    }
     for key, value in wanted.items():
         if key in ESSENTIAL or key in (extra or {}) or key not in os.environ:
             os.environ[key] = value

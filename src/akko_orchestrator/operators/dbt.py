@@ -20,6 +20,9 @@ def _folder(operator: AkkoStepOperator, step: DbtStep) -> Path:
 class DbtCompileOperator(AkkoStepOperator):
     ui_color = "#ffe4d6"
 
+    def lineage_writes(self) -> list[str]:
+        return []  # compiling writes no table
+
     def run(self, ctx: Any, context: Any) -> Any:
         from akko_orchestrator.dbt.compile import compile_step
 
@@ -36,6 +39,14 @@ class DbtNodeOperator(AkkoStepOperator):
     def __init__(self, *, node: DbtNode, **kwargs: Any):
         super().__init__(**kwargs)
         self.node = node
+
+    def lineage_reads(self) -> list[str]:
+        graph = self.planned.dbt
+        parents = [graph.node(p).table for p in self.node.depends_on] if graph is not None else []
+        return sorted({*self.node.reads, *parents})
+
+    def lineage_writes(self) -> list[str]:
+        return [self.node.table]
 
     def run(self, ctx: Any, context: Any) -> Any:
         from akko_orchestrator.dbt.models import run_node

@@ -49,6 +49,15 @@ class AkkoStepOperator(BaseOperator):
             map_index=getattr(ti, "map_index", -1),
             params=dict(getattr(context.get("dag_run"), "conf", None) or {}),  # the run's `--conf`
         )
+        ctx.lineage.read(self.lineage_reads())
+        self._akko_lineage = ctx.lineage  # for the OpenLineage methods below, called after execute
+        self._akko_identity = {
+            "pipeline": self.pipeline_id,
+            "step": self.akko_step,
+            "runId": ctx.run_id,
+            "tryNumber": ctx.try_number,
+            "profile": ctx.project.profile_name,
+        }
         try:
             return self.run(ctx, context)
         except Exception as exc:
@@ -65,6 +74,29 @@ class AkkoStepOperator(BaseOperator):
 
     def run(self, ctx: Any, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # -- OpenLineage (apache-airflow-providers-openlineage calls these; lineage/hooks.py answers) ----------
+
+    def lineage_reads(self) -> list[str]:
+        return list(self.planned.reads)
+
+    def lineage_writes(self) -> list[str]:
+        return list(self.planned.tables)
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from akko_orchestrator.lineage.hooks import on_start
+
+        return on_start(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from akko_orchestrator.lineage.hooks import on_end
+
+        return on_end(self)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        from akko_orchestrator.lineage.hooks import on_end
+
+        return on_end(self)
 
     @staticmethod
     def summary(result: Any) -> Any:
@@ -87,6 +119,9 @@ class IngestOperator(AkkoStepOperator):
 class ListFilesOperator(AkkoStepOperator):
     ui_color = "#dcfce7"
 
+    def lineage_writes(self) -> list[str]:
+        return []  # the group's `commit` writes the table
+
     def run(self, ctx: Any, context: Any) -> list[str]:
         from akko_orchestrator.runtime.ingest import list_files
 
@@ -97,6 +132,9 @@ class StageFileOperator(AkkoStepOperator):
     """Mapped: one task instance per file."""
 
     ui_color = "#dcfce7"
+
+    def lineage_writes(self) -> list[str]:
+        return []  # staged files are no table; the group's `commit` writes it
 
     def __init__(self, *, path: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -121,6 +159,8 @@ class CommitStagedOperator(AkkoStepOperator):
         keys = context["ti"].xcom_pull(task_ids=self.stage_task_id) or []
         if isinstance(keys, str):
             keys = [keys]
+        listed = context["ti"].xcom_pull(task_ids=self.stage_task_id.replace(".load_file", ".list_files"))
+        ctx.lineage.files.extend(listed if isinstance(listed, list) else [])  # the files the group read
         return self.summary(commit_staged(ctx, self.planned.step, list(keys)))  # type: ignore[arg-type]
 
 

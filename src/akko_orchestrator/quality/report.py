@@ -70,7 +70,16 @@ class CheckReport:
         """The checks as OpenLineage `DataQualityAssertionsDatasetFacet` assertions (`assertion`, `success`,
         `column`), the shape the lineage integration emits for the checked table."""
         return [
-            {"assertion": r.name, "success": r.passed, **({"column": r.column} if r.column else {})}
+            {
+                "assertion": r.kind,
+                "success": r.passed,
+                "name": r.name,
+                "severity": r.severity,
+                "expected": r.expected,
+                "actual": r.observed,
+                # OpenLineage's `column` names one schema field: a check of several columns has none
+                **({"column": r.column} if r.column and "," not in r.column else {}),
+            }
             for r in self.results
         ]
 

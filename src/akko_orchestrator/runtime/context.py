@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.lakehouse.object_store import ObjectStore
+from akko_orchestrator.lineage.recorder import StepLineage
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -32,6 +33,7 @@ class StepContext:
         default_factory=dict
     )  # the Airflow run's configuration (`akko run --conf`)
     write_id: str | None = None  # one write attempt of an audited write (lakehouse/wap.py `verify_branch`)
+    lineage: StepLineage = field(default_factory=StepLineage)  # what it read and wrote, for OpenLineage
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -34,6 +34,7 @@ def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
             f"no file matches {step.source.files!r} (looked in {ctx.object_store.resolve(str(step.source.files))})"
         )
     log.info("%s: %d file(s) match %s", step.id, len(files), step.source.files)
+    ctx.lineage.files.extend(files)
     return files
 
 
@@ -83,10 +84,24 @@ def ingest(ctx: StepContext, step: IngestStep) -> WriteResult:
             [load_file(ctx, step, f) for f in list_files(ctx, step)], promote_options="permissive"
         )
     elif source.http is not None:
+        ctx.lineage.urls.append(http_url(source.http))
         data = fetch_http(source.http)
     else:
+        ctx.lineage.sql_sources.append((source.sql.conn_id, source.sql.query))  # type: ignore[union-attr]
         data = fetch_sql(source.sql)  # type: ignore[arg-type]
     return write_arrow(ctx, step.output, step.checks, data)
+
+
+def http_url(source: HttpSource) -> str:
+    """The URL an HTTP source requests (its connection's host for `conn_id`), without query parameters."""
+    if source.url is not None:
+        return _join_url(source.url, source.endpoint)
+    try:
+        from airflow.providers.http.hooks.http import HttpHook
+
+        return HttpHook(method="GET", http_conn_id=source.conn_id).url_from_endpoint(source.endpoint)
+    except Exception:  # an unreadable connection fails the fetch itself, with its own message
+        return f"http://{source.conn_id}/{source.endpoint.lstrip('/')}"
 
 
 HTTP_TIMEOUT = 60.0  # seconds per request, unless the Airflow connection's extra sets `timeout`

@@ -41,10 +41,14 @@ Writer = Callable[[str | None], WriteResult]  # writes to the given branch (None
 def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: Writer) -> WriteResult:
     previous = already_published(ctx, output)
     if previous is not None:
+        ctx.lineage.wrote(
+            output.table, previous.snapshot_id, rows=previous.rows, mode=output.mode, already_published=True
+        )
         return previous
     if not checks:
         written = write(None)
         failpoint("after-write")
+        ctx.lineage.wrote(output.table, written.snapshot_id, rows=written.rows, mode=output.mode)
         return written
     branch = audit_branch(ctx.pipeline_id, ctx.step_id)
     for attempt in range(1, REPLAYS + 1):
@@ -67,7 +71,14 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
         failpoint("after-write")
         report = audit(ctx, output, checks, written)
         failpoint("after-check")
+        facts = {
+            "rows": written.rows,
+            "mode": output.mode,
+            "branch": branch,
+            "assertions": report.assertions(),
+        }
         if not report.passed:
+            ctx.lineage.wrote(output.table, written.snapshot_id, published=False, **facts)
             raise ChecksFailed(report, branch)
         try:
             snapshot_id = publish(
@@ -83,6 +94,7 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
             _back_off(attempt)
             continue
         failpoint("after-publish")
+        ctx.lineage.wrote(output.table, snapshot_id, **facts)
         log.info("published %s: main -> snapshot %s", output.table, snapshot_id)
         return dataclasses.replace(written, snapshot_id=snapshot_id, branch=None, checks=report.summary())
     raise AkkoError(

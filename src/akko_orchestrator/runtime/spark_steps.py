@@ -118,9 +118,12 @@ def check_sources(ctx: StepContext, step: SparkStep) -> None:
 
 def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> DataFrame:
     if source.jdbc is not None:
+        jdbc = source.jdbc
+        ctx.lineage.sql_sources.append((jdbc.conn_id, jdbc.query or f"SELECT * FROM {jdbc.table}"))
         return _read_jdbc(spark, source)
     fmt = source.file_format()
     path = ctx.object_store.resolve(str(source.files))
+    ctx.lineage.files.append(path)
     # Spark reads the files itself: checked again right before it is handed the path.
     PathRule.of(ctx.project).enforce(ctx.step_id, str(source.files), local_files(path))
     if path.startswith("s3://"):

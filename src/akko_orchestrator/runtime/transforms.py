@@ -26,10 +26,12 @@ def run_sql(ctx: StepContext, planned: PlannedStep, sql_text: dict[str, str]) ->
     if step.output is None:
         results = {}
         for name, sql in sql_text.items():
+            ctx.lineage.query(sql)
             table = ctx.sql_engine.query(sql, list(planned.reads))
             results[name] = table_preview(table)
             log.info("%s.%s (%d rows):\n%s", step.id, name, table.num_rows, format_text(table))
         return {"queries": results}
+    ctx.lineage.query(sql_text["sql"], produces=step.output.table)
     data = ctx.sql_engine.query(sql_text["sql"], list(planned.reads))
     return write_arrow(ctx, step.output, step.checks, data)
 
