@@ -1,4 +1,4 @@
-"""Run the parse, demo, dev, checks and dbt benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev, checks, dbt and lineage benchmarks and print their headline ratios against the goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
@@ -9,7 +9,7 @@ run when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster,checks-tri
 (`cluster`) and the Trino part of bench_checks.py (`checks-trino`); each starts and stops its own stack, or with
 `--state-dir DIR` both use the one `akko stack up` runs for DIR.
 
-    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run (~20 min)
+    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run, lineage (~25 min)
     uv run python benchmarks/run_all.py --only parse,demo --quick
     uv run python benchmarks/run_all.py --cluster       # also cluster and checks-trino on akko stack (~25 min more)
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table  # noqa: E402
 
-BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run")
+BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run", "lineage")
 OPTIONAL = (
     "cluster",
     "checks-trino",
@@ -54,6 +54,7 @@ QUICK = {
     "cluster": {"demo_runs": 1, "step_runs": 5},
     "dbt-parse": {"repeats": 3},
     "dbt-run": {"repeats": 1, "breakdown": False},
+    "lineage": {"repeats": 1, "parser_repeats": 5},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
 DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
@@ -114,6 +115,9 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     dbt_run = results.get("dbt-run")
     if dbt_run is not None:
         rows += _dbt_run_rows(dbt_run)
+    lineage = results.get("lineage")
+    if lineage is not None:
+        rows += _lineage_rows(lineage)
     return rows
 
 
@@ -219,6 +223,34 @@ def _dbt_run_rows(result: dict[str, Any]) -> list[list[Any]]:
         ],
         ["dbt-run: akko run / dbt build", ratios["akko_run_over_dbt_build"], "", ""],
     ]
+
+
+def _lineage_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """bench_lineage.py: the time the demo's tasks spend in the OpenLineage listener, % of their time without
+    lineage (goal < 5%), per transport; and column maps right, sqlglot / openlineage-sql (reported)."""
+    if "unavailable" in result or "failed" in result:
+        return [["lineage: lineage benchmarks", "n/a", "", _why(result)]]
+    rows: list[list[Any]] = []
+    cost = result.get("cost")
+    if cost:
+        for mode in ("file", "http"):
+            pct = cost["cost"][mode]["listener_pct_of_task_time"]
+            met = pct < cost["goal_pct_max"]
+            rows.append(
+                [
+                    f"lineage: {mode} transport, % of demo task time",
+                    pct,
+                    f"< {cost['goal_pct_max']:g}",
+                    _yes(met),
+                ]
+            )
+    parsers = result.get("parsers")
+    if parsers:
+        right = f"{parsers['sqlglot']['right']}/{parsers['openlineage_sql']['right_trino']}"
+        rows.append(
+            [f"lineage: column maps right of {parsers['cases']}, sqlglot/openlineage-sql", right, "", ""]
+        )
+    return rows
 
 
 def _yes(met: Any) -> str:

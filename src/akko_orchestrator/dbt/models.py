@@ -82,7 +82,10 @@ def _compiled_sql(
         refs = tables_read(sql)
     except AkkoError as exc:
         raise AkkoError(f"model {node.name} ({node.file}): {exc}") from None
-    return sql, [ref.qualified for ref in refs if ref.catalog in ("", LAKEHOUSE_SQL_CATALOG)]
+    tables = [ref.qualified for ref in refs if ref.catalog in ("", LAKEHOUSE_SQL_CATALOG)]
+    if ctx is not None:  # its lineage inputs: what its SQL reads, not the tables only its tests read
+        ctx.lineage.inputs = list(tables)
+    return sql, tables
 
 
 def _model(ctx: StepContext, node: DbtNode, compiled: dict[str, Any]) -> pa.Table:

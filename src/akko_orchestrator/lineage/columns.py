@@ -1,9 +1,16 @@
 """Column-level lineage of a Trino query: for every column the query outputs, the columns of lakehouse tables it is
-computed from, and how (OpenLineage's DIRECT transformations: IDENTITY, TRANSFORMATION, AGGREGATION).
+computed from, and how, in OpenLineage's terms:
+
+- DIRECT (the output's value is derived from the input's): IDENTITY (only renamed), TRANSFORMATION (`a * b`,
+  `CAST`, `coalesce`...), AGGREGATION (`sum(a)`);
+- INDIRECT, for a column that only decides which value the output takes, not the value itself: CONDITIONAL (a
+  `CASE`/`IF` condition), WINDOW (a window's `PARTITION BY` / `ORDER BY`), FILTER (an aggregate's
+  `FILTER (WHERE ...)`). A column used both ways is DIRECT.
 
 sqlglot's lineage walks the query's scopes (CTEs, subqueries, joins, unions, `SELECT *` expanded with the tables'
-columns) down to the tables, with the same Trino parser the rest of AKKO uses. A query sqlglot cannot trace gives
-no column lineage (the table-level lineage still stands).
+columns) down to the tables, with the same Trino parser the rest of AKKO uses; each step from an output column to
+the column it references is classified by where that reference sits in the expression. A query sqlglot cannot
+trace gives no column lineage (the table-level lineage still stands).
 """
 
 from __future__ import annotations
@@ -30,13 +37,26 @@ AGGREGATES = (
     "LogicalOr",
     "AnyValue",
 )
+DIRECT = ("IDENTITY", "TRANSFORMATION", "AGGREGATION")
+# (expression type, the argument holding the reference) -> the INDIRECT subtype a reference there gets
+INDIRECT_POSITIONS = {
+    ("If", "this"): "CONDITIONAL",  # CASE WHEN <condition> THEN ..., IF(<condition>, ...)
+    ("Case", "this"): "CONDITIONAL",  # CASE <operand> WHEN ...
+    ("Window", "partition_by"): "WINDOW",
+    ("Window", "order"): "WINDOW",
+    ("Filter", "expression"): "FILTER",  # agg(...) FILTER (WHERE <condition>)
+}
 
 
 @dataclass(frozen=True)
 class SourceColumn:
     table: str  # namespace.table (lower case)
     column: str
-    subtype: str  # IDENTITY | TRANSFORMATION | AGGREGATION
+    subtype: str  # DIRECT: IDENTITY | TRANSFORMATION | AGGREGATION; INDIRECT: CONDITIONAL | WINDOW | FILTER
+
+    @property
+    def type(self) -> str:
+        return "DIRECT" if self.subtype in DIRECT else "INDIRECT"
 
 
 def column_lineage(sql: str, schema: Mapping[str, Mapping[str, str]]) -> dict[str, list[SourceColumn]]:
@@ -55,10 +75,12 @@ def column_lineage(sql: str, schema: Mapping[str, Mapping[str, str]]) -> dict[st
         scope = build_scope(qualified)
     except Exception:  # sqlglot's optimizer raises many error types: no column lineage for this query
         return {}
-    if scope is None:
-        return {}
+    if scope is None or not isinstance(qualified, sqlglot.exp.Query):
+        return {}  # not a query (sqlglot scopes an INSERT's SELECT, for one)
     found: dict[str, list[SourceColumn]] = {}
     for name in qualified.named_selects:
+        if name == "*":  # a star sqlglot could not expand (a table function's): its columns are unknown
+            continue
         sources = _trace(name, qualified, mapping, scope)
         if sources is not None:
             found[name] = sources
@@ -78,8 +100,10 @@ def _trace(name: str, qualified: Any, mapping: dict, scope: Any) -> list[SourceC
         if type(table).__name__ != "Table" or not table.db:
             continue
         column = leaf.name.rsplit(".", 1)[-1].strip('"')
+        if column == "*":  # a star over a table of unknown columns: nothing to name
+            continue
         key = (f"{table.db}.{table.name}".lower(), column.lower())
-        subtype = _subtype(path)
+        subtype = _path_subtype(path)
         previous = found.get(key)
         if previous is None or _rank(subtype) > _rank(previous.subtype):
             found[key] = SourceColumn(key[0], key[1], subtype)
@@ -98,23 +122,60 @@ def _leaves(root: Any) -> list[tuple[Any, list[Any]]]:
     return leaves
 
 
-def _subtype(path: list[Any]) -> str:
-    """AGGREGATION if an aggregate is on the way, IDENTITY if every step only renames a column, else
-    TRANSFORMATION."""
+def _path_subtype(path: list[Any]) -> str:
+    """How the output column (path[0]) comes from the table column (path[-1]): INDIRECT (the subtype of the first
+    step that is) if any step is, else the strongest DIRECT subtype of its steps (IDENTITY if all only rename)."""
+    strongest = "IDENTITY"
+    for parent, child in zip(path, path[1:], strict=False):
+        step = _step_subtype(parent, child)
+        if step not in DIRECT:
+            return step
+        strongest = max(strongest, step, key=_rank)
+    return strongest
+
+
+def _step_subtype(parent: Any, child: Any) -> str:
+    """How `parent`'s expression uses `child`'s column: from where its references to it sit. A step with no
+    reference to match (a UNION's branch, a scalar subquery, a star) passes the value on: IDENTITY."""
+    from sqlglot import exp
+    from sqlglot.optimizer.scope import find_all_in_scope
+
+    expression = parent.expression
+    if not isinstance(expression, exp.Expression) or isinstance(expression, exp.Star | exp.Table):
+        return "IDENTITY"
+    kinds = [
+        _reference_subtype(column, expression)
+        for column in find_all_in_scope(expression, exp.Column)
+        if child.name in (column.sql(comments=False), f"{column.table}.{column.name}")
+    ]
+    if not kinds:
+        return "IDENTITY"
+    direct = [k for k in kinds if k in DIRECT]
+    return max(direct, key=_rank) if direct else kinds[0]
+
+
+def _reference_subtype(column: Any, root: Any) -> str:
+    """The subtype of one column reference within a select expression, from the expressions around it."""
     from sqlglot import exp
 
-    identity = True
-    for node in path[:-1]:
-        expression = node.expression.this if isinstance(node.expression, exp.Alias) else node.expression
-        if any(type(n).__name__ in AGGREGATES for n in expression.walk()):
-            return "AGGREGATION"
-        if not isinstance(expression, exp.Column):
-            identity = False
-    return "IDENTITY" if identity else "TRANSFORMATION"
+    aggregated, transformed = False, False
+    node = column
+    while node is not root and node.parent is not None:
+        parent = node.parent
+        indirect = INDIRECT_POSITIONS.get((type(parent).__name__, node.arg_key))
+        if indirect is not None:
+            return indirect
+        if type(parent).__name__ in AGGREGATES:
+            aggregated = True
+        elif not isinstance(parent, exp.Alias | exp.Paren):
+            transformed = True
+        node = parent
+    return "AGGREGATION" if aggregated else "TRANSFORMATION" if transformed else "IDENTITY"
 
 
 def _rank(subtype: str) -> int:
-    return {"IDENTITY": 0, "TRANSFORMATION": 1, "AGGREGATION": 2}[subtype]
+    """DIRECT above INDIRECT; within DIRECT, the more the value is changed the higher."""
+    return {"IDENTITY": 3, "TRANSFORMATION": 4, "AGGREGATION": 5}.get(subtype, 0)
 
 
 def _nested(schema: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, dict[str, str]]]:

@@ -76,7 +76,7 @@ def operator_lineage(
     return OperatorLineage(
         inputs=inputs,
         outputs=outputs,
-        run_facets={"akko": AkkoRunFacet(**identity)},
+        run_facets={"akko": AkkoRunFacet(**identity, producer=PRODUCER)},
         job_facets=job_facets,
     )
 
@@ -141,12 +141,13 @@ def _output(project: Project, catalog: Catalog | None, fact: WriteFact, recorded
 
     snapshot_id, columns = _table(catalog, fact.table, fact.snapshot_id)
     facets = _dataset_facets(snapshot_id, columns)
-    lineage = _columns(project, recorded.producers.get(fact.table), schemas)
+    lineage = _columns(project, recorded.producers.get(fact.table), schemas, columns)
     if lineage is not None:
         facets["columnLineage"] = lineage
     if fact.assertions:
         facets["dataQualityAssertions"] = _assertions(fact)
     facets["akko_iceberg"] = AkkoIcebergDatasetFacet(
+        producer=PRODUCER,
         snapshotId=None if snapshot_id is None else str(snapshot_id),
         mode=fact.mode,
         auditBranch=fact.branch,
@@ -179,8 +180,14 @@ def _assertions(fact: WriteFact):
     )
 
 
-def _columns(project: Project, sql: str | None, schemas: dict[str, tuple[int | None, dict[str, str]]]):
-    """The column lineage of the query that produced a table, over the tables read."""
+def _columns(
+    project: Project,
+    sql: str | None,
+    schemas: dict[str, tuple[int | None, dict[str, str]]],
+    output_columns: dict[str, str],
+):
+    """The column lineage of the query that produced a table, over the tables read: only for columns the table
+    has (a query's unnamed expression is named by the engine, not as sqlglot names it)."""
     if not sql:
         return None
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
@@ -190,20 +197,23 @@ def _columns(project: Project, sql: str | None, schemas: dict[str, tuple[int | N
     traced = column_lineage(sql, {t: columns for t, (_, columns) in schemas.items()})
     namespace = naming.table_namespace(project)
     fields = {}
+    known = {c.lower(): c for c in output_columns}
     for column, sources in traced.items():
-        if not sources:
+        if not sources or (known and column.lower() not in known):
             continue
         inputs = [
             cl.InputField(
                 namespace=namespace,
                 name=naming.table_name(project, s.table),
                 field=s.column,
-                transformations=[cl.Transformation(type="DIRECT", subtype=s.subtype)],
+                transformations=[cl.Transformation(type=s.type, subtype=s.subtype)],
             )
             for s in sources
         ]
         identity = all(s.subtype == "IDENTITY" for s in sources) and len(sources) == 1
-        fields[column] = cl.Fields(inputFields=inputs, transformationType="IDENTITY" if identity else None)
+        fields[known.get(column.lower(), column)] = cl.Fields(
+            inputFields=inputs, transformationType="IDENTITY" if identity else None
+        )
     return cl.ColumnLineageDatasetFacet(fields=fields) if fields else None
 
 

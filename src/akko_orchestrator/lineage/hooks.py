@@ -22,14 +22,21 @@ def on_end(operator: Any) -> Any:
     if recorded is None:  # the task never reached execute: what was planned
         return on_start(operator)
     project = _project(operator)
-    try:
-        catalog = open_catalog(project)
-    except Exception:  # no catalog to read schemas from: the lineage without them
-        catalog = None
+    catalog = None
+    if recorded.inputs or recorded.outputs:  # tables to name with their schemas and snapshots
+        try:
+            catalog = open_catalog(project)
+        except Exception:  # no catalog to read schemas from: the lineage without them
+            catalog = None
     return operator_lineage(project, catalog, recorded, getattr(operator, "_akko_identity", {}))
 
 
 def _project(operator: Any) -> Any:
+    """The operator's project, read once per task (its START and end events both need it)."""
     from akko_orchestrator.config.project import load_project
 
-    return load_project(Path(operator.spec_file).parent)
+    project = getattr(operator, "_akko_lineage_project", None)
+    if project is None:
+        project = load_project(Path(operator.spec_file).parent)
+        operator._akko_lineage_project = project
+    return project
