@@ -200,6 +200,60 @@ def test_spark_failing_check_leaves_main_unchanged(project: SparkProject) -> Non
     assert head.summary.additional_properties["akko.step"] == "append_checked"
 
 
+def _latest_events(project: SparkProject, job: str, ended: str) -> dict[str, dict]:
+    """The events, by type, of a job's latest run that ended with `ended` (COMPLETE or FAIL), from the local event
+    log every run writes (the default `lineage` transport, `file`)."""
+    import json
+
+    runs: dict[str, dict[str, dict]] = {}
+    log = project.state / "lineage" / "events.jsonl"
+    for line in log.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["job"]["name"] == job:
+            runs.setdefault(event["run"]["runId"], {})[event["eventType"]] = event
+    return [events for events in runs.values() if ended in events][-1]
+
+
+def _lakehouse(datasets: list[dict], table: str) -> dict:
+    (found,) = [
+        d for d in datasets if d["namespace"].startswith("iceberg://") and d["name"].endswith(f".{table}")
+    ]
+    return found
+
+
+def test_spark_steps_emit_table_level_lineage(project: SparkProject) -> None:
+    """Spark steps' lineage is table-level (openlineage-spark has no Spark Connect support): the files and tables
+    a step read, its table with the snapshot Spark wrote, its schema, rows, checks and publish decision."""
+    catalog = project.catalog()
+    load = _latest_events(project, "spark_orders.load_orders", "COMPLETE")
+    assert set(load) == {"START", "COMPLETE"}
+    (files,) = [d for d in load["COMPLETE"]["inputs"] if d["namespace"] == "file"]
+    assert files["name"].endswith("orders/*.jsonl")
+    orders = _lakehouse(load["COMPLETE"]["outputs"], "spark.orders")
+    snapshot = catalog.load_table("spark.orders").snapshot_by_id(
+        int(orders["facets"]["version"]["datasetVersion"])
+    )
+    assert snapshot.summary.additional_properties["akko.step"] == "load_orders"
+    assert {"order_id", "amount", "order_ts"} <= {f["name"] for f in orders["facets"]["schema"]["fields"]}
+    assert orders["outputFacets"]["outputStatistics"]["rowCount"] == 12
+    daily = _latest_events(project, "spark_orders.daily", "COMPLETE")["COMPLETE"]
+    read = _lakehouse(daily["inputs"], "spark.orders")
+    assert read["facets"]["version"]["datasetVersion"] == orders["facets"]["version"]["datasetVersion"]
+    assert (
+        _lakehouse(daily["outputs"], "spark.daily_orders")["outputFacets"]["outputStatistics"]["rowCount"]
+        == 3
+    )
+    assert daily["run"]["facets"]["akko"]["step"] == "daily"
+    failed = _latest_events(project, "spark_orders_checked_fail.append_checked", "FAIL")["FAIL"]
+    checked = _lakehouse(failed["outputs"], "spark.checked_orders")
+    iceberg = checked["facets"]["akko_iceberg"]
+    branch = "akko_audit__spark_orders_checked_fail__append_checked"
+    head = catalog.load_table("spark.checked_orders").metadata.refs[branch].snapshot_id
+    assert (iceberg["published"], iceberg["auditBranch"], iceberg["snapshotId"]) == (False, branch, str(head))
+    outcome = {a["name"]: a["success"] for a in checked["facets"]["dataQualityAssertions"]["assertions"]}
+    assert outcome["amount_below_50"] is False and outcome["not_null_order_id"] is True
+
+
 def test_spark_merge_with_checks_publishes_with_the_run_identity(project: SparkProject) -> None:
     before = project.snapshot("spark.checked_orders")
     run(project, "spark_orders_checked_merge")
