@@ -280,7 +280,7 @@ def test_spark_function_writing_itself_cannot_have_checks(project: SparkProject)
 
 
 def test_stack_down_stops_the_on_demand_server(project: SparkProject) -> None:
-    from akko_orchestrator.stack.manager import ProcessRecord
+    from akko_orchestrator.stack.process import ProcessRecord
 
     record = ProcessRecord.load(project.state / "stack" / "spark-local" / "process.json")
     assert record is not None and record.alive()

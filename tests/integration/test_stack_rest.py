@@ -166,7 +166,7 @@ def test_wrong_secret_is_a_clear_error_without_the_secret(
 
 
 def test_unreachable_catalog_is_a_clear_error(rest: RestStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from akko_orchestrator.stack.manager import free_port
+    from akko_orchestrator.stack.process import free_port
 
     monkeypatch.setenv("AKKO_REST_CATALOG_URI", f"http://{LOOPBACK}:{free_port()}")
     with pytest.raises(ConfigError, match="cannot reach the REST catalog"):

@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from akko_orchestrator.stack.manager import StackError
 from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.process import StackError
 from akko_orchestrator.stack.spark import SparkConnectService, process_tree
 
 _ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from akko_orchestrator.stack.manager import StackError
+from akko_orchestrator.stack.process import StackError
 
 SYSTEM_JVMS = Path("/usr/lib/jvm")
 

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from akko_orchestrator.stack.manager import StackError
+from akko_orchestrator.stack.process import StackError
 
 MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
-from akko_orchestrator.stack.manager import (
+from akko_orchestrator.stack.process import (
     LOOPBACK,
     ProcessRecord,
     StackError,

@@ -43,7 +43,8 @@ from urllib.parse import urlencode
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
 from akko_orchestrator.stack.jdk import find_java_home
-from akko_orchestrator.stack.manager import (
+from akko_orchestrator.stack.maven import SQLITE_JDBC, MavenArtifact, fetch_maven
+from akko_orchestrator.stack.process import (
     LOOPBACK,
     PortTaken,
     ProcessRecord,
@@ -59,7 +60,6 @@ from akko_orchestrator.stack.manager import (
     wait_listening,
     write_private,
 )
-from akko_orchestrator.stack.maven import SQLITE_JDBC, MavenArtifact, fetch_maven
 
 ICEBERG_VERSION = "1.11.0"
 JETTY_VERSION = "12.1.8"

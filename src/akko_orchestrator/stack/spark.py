@@ -37,7 +37,8 @@ from pathlib import Path
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
 from akko_orchestrator.stack.jdk import find_java_home
-from akko_orchestrator.stack.manager import (
+from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.process import (
     LOOPBACK,
     PortTaken,
     ProcessRecord,
@@ -52,7 +53,6 @@ from akko_orchestrator.stack.manager import (
     wait_listening,
     write_private,
 )
-from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SPARK_JAVA = (17, 21)  # the Java versions Spark 4.x supports

@@ -56,7 +56,9 @@ from urllib.parse import quote, urlencode
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
 from akko_orchestrator.stack.jdk import find_java_home
-from akko_orchestrator.stack.manager import (
+from akko_orchestrator.stack.maven import MavenArtifact, download_verified, maven_url
+from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
+from akko_orchestrator.stack.process import (
     LOOPBACK,
     ProcessRecord,
     StackError,
@@ -68,8 +70,6 @@ from akko_orchestrator.stack.manager import (
     log_tail,
     write_private,
 )
-from akko_orchestrator.stack.maven import MavenArtifact, download_verified, maven_url
-from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
 
 TRINO_VERSION = "476"
 MIN_JAVA = 24
