@@ -104,6 +104,42 @@ class SparkSettings(ConfigModel):
     remote: str = Field(description="Spark Connect URL, e.g. sc://host:15002.", pattern=r"^sc://")
 
 
+class KeycloakSettings(ConfigModel):
+    """Keycloak SSO for Airflow's UI and API (Airflow's Keycloak auth manager, apache-airflow-providers-keycloak)."""
+
+    server_url: str = Field(description="Keycloak's base URL, e.g. https://keycloak.akko:8443.")
+    realm: str = "akko"
+    client_id: str = "airflow"
+    client_secret: SecretRef = Field(description="The confidential client's secret (env var or connection).")
+
+
+class CelerySettings(ConfigModel):
+    """CeleryExecutor: the broker (Redis) and result backend (the metadata DB by default)."""
+
+    broker_url: str = Field(description="e.g. redis://127.0.0.1:6379/0.")
+    result_backend: str | None = Field(None, description="Default: Airflow's metadata DB (db+postgresql://...).")
+    queues: list[str] = Field(default_factory=lambda: ["default"])
+
+
+class AirflowSettings(ConfigModel):
+    """How the profile's Airflow runs: executor and auth manager (a profile's `airflow:`)."""
+
+    executor: Literal["LocalExecutor", "CeleryExecutor", "KubernetesExecutor"] = "LocalExecutor"
+    auth: Literal["simple", "keycloak"] = Field(
+        "simple", description="`simple` (one local admin, development) or `keycloak` (SSO with AKKO's roles)."
+    )
+    keycloak: KeycloakSettings | None = None
+    celery: CelerySettings | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AirflowSettings:
+        if self.auth == "keycloak" and self.keycloak is None:
+            raise ValueError("auth `keycloak` needs a `keycloak:` section (server_url, client_secret)")
+        if self.executor == "CeleryExecutor" and self.celery is None:
+            raise ValueError("executor `CeleryExecutor` needs a `celery:` section (broker_url)")
+        return self
+
+
 class Profile(ConfigModel):
     """One execution target. `embedded`: pyiceberg + DuckDB + local files. `cluster`: Trino, Spark, REST catalog, S3."""
 
@@ -112,6 +148,7 @@ class Profile(ConfigModel):
     object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     trino: TrinoSettings | None = None
     spark: SparkSettings | None = None
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
     @model_validator(mode="after")
     def _cluster_is_complete(self) -> Profile:
@@ -173,6 +210,18 @@ class LineageSettings(ConfigModel):
         return self
 
 
+class TeamSettings(ConfigModel):
+    """A tenant: the Iceberg namespaces its pipelines may write (and read), what else they may read, and the
+    Airflow connections its steps may use (akko.yaml `teams:`; a pipeline's `team` names one)."""
+
+    namespaces: list[str] = Field(min_length=1, description="Iceberg namespaces the team writes and reads.")
+    reads: list[str] = Field(default_factory=list, description="Other namespaces the team may only read.")
+    connections: list[str] = Field(
+        default_factory=list,
+        description="Airflow connection ids (shell-style patterns) the team's steps may use.",
+    )
+
+
 class ProjectConfig(ConfigModel):
     """akko.yaml."""
 
@@ -196,4 +245,9 @@ class ProjectConfig(ConfigModel):
         "`akko validate` and again when a step runs (real paths: a symlink out of the project is outside).",
     )
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    teams: dict[str, TeamSettings] = Field(
+        default_factory=dict,
+        description="Tenants. Empty: no isolation. Otherwise every pipeline's `team` must be one of them, and its "
+        "steps may only write the team's namespaces and read those plus `reads`.",
+    )
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
