@@ -47,6 +47,14 @@ def up(
             help="Also an Iceberg REST catalog with OAuth2 client credentials (AKKO_REST_*).",
         ),
     ] = False,
+    keycloak: Annotated[
+        bool,
+        typer.Option(
+            "--keycloak",
+            help="Also Keycloak with the `akko` realm (AKKO's roles, akko.yaml's teams, test users): SSO for "
+            "Airflow when a profile's `airflow.auth` is `keycloak` (AKKO_KEYCLOAK_*).",
+        ),
+    ] = False,
 ) -> None:
     """Download (once, cached) and start the services; write their endpoints to the stack's env file."""
     manager = _manager(
@@ -55,6 +63,7 @@ def up(
             trino_port=trino_port,
             airflow_db=airflow_db,
             rest_catalog=rest_catalog,
+            keycloak=keycloak,
         )
     )
     statuses = manager.up(progress=lambda message: console.print(f"[dim]{message}[/dim]"))

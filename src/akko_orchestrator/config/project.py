@@ -94,7 +94,10 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
         raise ConfigError(
             f"no profile '{name}' in {root / PROJECT_FILE} (profiles: {', '.join(sorted(profiles))})"
         )
-    if isinstance(profiles[name], dict) and profiles[name].get("engine") == "cluster":
+    if isinstance(profiles[name], dict) and (
+        profiles[name].get("engine") == "cluster"
+        or (profiles[name].get("airflow") or {}).get("auth") == "keycloak"  # the stack's Keycloak
+    ):
         _load_stack_env(root, raw)
     try:
         expanded = _expand_env(profiles[name], f"profiles.{name}")

@@ -47,7 +47,11 @@ except ImportError:  # Airflow without AKKO installed: nothing to preload
 
 
 def airflow_environment(project: Project) -> dict[str, str]:
+    from akko_orchestrator.local_airflow.auth import auth_settings, sync_team_bundles, team_mode
+
     home = project.airflow_home
+    if team_mode(project):
+        sync_team_bundles(project)  # the per-team DAG bundles' shim folders (multi-team mode)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project.dags_dir),
@@ -65,6 +69,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AKKO_PROJECT_DIR": str(project.root),
         "AKKO_PROFILE": project.profile_name,
+        **auth_settings(project),  # a profile's `airflow.auth: keycloak` (none for `simple`)
     }
 
 

@@ -102,6 +102,7 @@ class StackOptions:
     spark_port: int | None = None
     airflow_db: bool = True  # Airflow's metadata DB for the cluster profile (AKKO_AIRFLOW_DB)
     rest_catalog: bool = False  # also an Iceberg REST catalog with OAuth2 (AKKO_STACK_REST_CATALOG=1)
+    keycloak: bool = False  # also Keycloak with the `akko` realm, SSO for Airflow (AKKO_STACK_KEYCLOAK=1)
 
 
 def build_stack(project: Project, options: StackOptions | None = None) -> StackManager:
@@ -138,7 +139,18 @@ def build_stack(project: Project, options: StackOptions | None = None) -> StackM
 
         port = _env_port("AKKO_STACK_REST_CATALOG_PORT")
         services.append(RestCatalogService(paths, catalog_name=project.config.lakehouse, port=port))
+    if opts.keycloak or os.environ.get("AKKO_STACK_KEYCLOAK") == "1" or _service_running(paths, "keycloak"):
+        # Opt-in, like the REST catalog; before Airflow's services, whose API server may log users in through it.
+        from akko_orchestrator.stack.keycloak import KeycloakService
+
+        port = _env_port("AKKO_STACK_KEYCLOAK_PORT")
+        services.append(KeycloakService(paths, teams=list(project.config.teams), port=port))
     return StackManager(paths, services)
+
+
+def _service_running(paths: StackPaths, name: str) -> bool:
+    record = ProcessRecord.load(paths.state / name / "process.json")
+    return record is not None and record.alive()
 
 
 def _rest_catalog_running(paths: StackPaths) -> bool:

@@ -148,14 +148,23 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 
 def listens_on(pid: int, port: int) -> bool:
-    """Whether process `pid` itself listens on `port`: a foreign listener must not pass for our server."""
+    """Whether process `pid` or one of its children listens on `port` (Keycloak's `kc.sh` runs its JVM as a
+    child): a foreign listener must not pass for our server."""
     import psutil
 
     try:
-        connections = psutil.Process(pid).net_connections(kind="inet")  # a JVM binds IPv6 sockets too
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return False
-    return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port for conn in connections)
+    for member in family:
+        try:
+            connections = member.net_connections(kind="inet")  # a JVM binds IPv6 sockets too
+        except psutil.Error:
+            continue
+        if any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port for conn in connections):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------------------------
