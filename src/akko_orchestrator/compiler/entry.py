@@ -8,10 +8,11 @@ Parse time matters (Airflow re-parses every shim, each in a fresh process), so e
 - `sql_reads`: the tables each SQL text reads (parsing SQL with sqlglot is the slowest part of planning);
 - `spec`: the spec file's YAML document as JSON (JSON loads ~50x faster than YAML); it is still validated with
   the spec models on every load, and any mismatch or error falls back to reading the YAML;
-- `project`: akko.yaml's `lakehouse` name and default `profile`.
+- `project`: akko.yaml's `lakehouse` name, default `profile`, profiles' engine kinds and `teams` (tenancy).
 
 The active profile's name (AKKO_PROFILE, else akko.yaml's `profile`) picks the steps of this DAG: a step limited to
-other `profiles` is left out. Nothing else of a profile (endpoints, secrets) is read at parse time.
+other `profiles` is left out. Nothing else of a profile (endpoints, secrets) is read at parse time. akko.yaml's
+`teams` (namespaces and connection ids, no secret) confine the pipeline to its team: a refusal is the import error.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ RULE_FILES = (
     "trino_functions.txt",
     "sql_support.py",
     "builder.py",
+    "tenancy.py",
 )
 _DATE = "__akko_date__"  # a YAML date (e.g. `start_date: 2024-01-01`) in the cached spec document
 
@@ -79,7 +81,10 @@ def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | Non
     project_entry = _project_entry(root, stored.get("project"))
     profile = profile or os.environ.get("AKKO_PROFILE") or project_entry["profile"]
     engine = project_entry["engines"].get(profile, "embedded")
-    plan = build_plan(pipeline, source, sql_reads, profile, engine)
+    from akko_orchestrator.config.tenancy import Tenancy
+
+    tenancy = Tenancy.from_raw(project_entry["teams"])
+    plan = build_plan(pipeline, source, sql_reads, profile, engine, tenancy=tenancy)
     lakehouse = project_entry["lakehouse"]
     if cache_file is not None:
         updated = {
@@ -193,6 +198,7 @@ def _project_entry(root: Path, entry: Any) -> dict[str, Any]:
         and isinstance(entry.get("lakehouse"), str)
         and isinstance(entry.get("profile"), str)
         and isinstance(entry.get("engines"), dict)
+        and isinstance(entry.get("teams"), dict)
     ):
         return entry
     return {"sha": sha, **_project_names(text)}
@@ -235,7 +241,7 @@ def lakehouse_name(root: Path) -> str:
 
 
 def _project_names(akko_yaml: str) -> dict[str, Any]:
-    """Lakehouse name, default profile, and each profile's engine kind: plain names, never a secret."""
+    """Lakehouse name, default profile, each profile's engine kind and the teams: plain names, never a secret."""
     try:
         data = yaml.safe_load(akko_yaml) or {}
     except yaml.YAMLError:
@@ -251,4 +257,5 @@ def _project_names(akko_yaml: str) -> dict[str, Any]:
         "lakehouse": str(data.get("lakehouse", "akko")),
         "profile": str(data.get("profile") or "local"),
         "engines": engines,
+        "teams": data.get("teams") or {},  # not a mapping: Tenancy.from_raw refuses it (the import error)
     }

@@ -10,6 +10,7 @@ import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
+from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan import dbt_steps
 from akko_orchestrator.plan.model import Plan, PlannedStep
@@ -31,6 +32,9 @@ class _Planner:
     profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
     engine: str | None = None  # `embedded`: SQL that DuckDB cannot answer like Trino is refused
     dbt_graphs: dbt_steps.GraphProvider = dbt_steps.stored_graph  # a dbt step's graph (parse time: stored)
+    tenancy: Tenancy | None = (
+        None  # akko.yaml's `teams`: what the pipeline's team may read, write, connect to
+    )
     issues: list[SpecIssue] = field(default_factory=list)
     graphs: dict[str, dbt_steps.DbtGraph] = field(default_factory=dict)  # dbt step id -> its graph
 
@@ -47,6 +51,10 @@ class _Planner:
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         if self.engine == "embedded":
             self._check_embedded_sql()
+        if self.tenancy is not None and self.tenancy.enabled:
+            from akko_orchestrator.plan.tenancy import tenancy_issues
+
+            self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
         upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
@@ -375,13 +383,15 @@ def build_plan(
     profile: str | None = None,
     engine: str | None = None,
     dbt_graphs: dbt_steps.GraphProvider | None = None,
+    tenancy: Tenancy | None = None,
 ) -> Plan:
     """Plan a pipeline for `profile` (None: every step) whose engine kind is `engine` (`embedded` checks what
     DuckDB can answer); `dbt_graphs` gives dbt steps their graph (default: the stored one, as at parse time).
-    Raises `SpecError` listing every graph or SQL problem."""
+    `tenancy` (akko.yaml's `teams`) confines the pipeline to its team's namespaces and connections.
+    Raises `SpecError` listing every graph, SQL or tenancy problem."""
     cache = sql_cache if sql_cache is not None else {}
     graphs = dbt_graphs or dbt_steps.stored_graph
-    return _Planner(pipeline, source, cache, profile, engine, graphs).plan()
+    return _Planner(pipeline, source, cache, profile, engine, graphs, tenancy).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

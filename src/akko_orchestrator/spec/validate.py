@@ -1,5 +1,6 @@
-"""`akko validate`: every spec in a folder, plus cross-pipeline checks (duplicate ids, tables nobody writes), and
-the files specs read against the project's path rule (config/paths.py)."""
+"""`akko validate`: every spec in a folder, plus cross-pipeline checks (duplicate ids, tables nobody writes), the
+files specs read against the project's path rule (config/paths.py), and each pipeline against its team's namespaces
+and connections (akko.yaml `teams`, config/tenancy.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from akko_orchestrator.config.models import ProjectConfig
 from akko_orchestrator.config.paths import ALLOW_HINT, PathRule, local_files
 from akko_orchestrator.config.project import PROJECT_FILE, Project, load_project
+from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.dbt.sync import graph_builder
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.builder import build_plan
@@ -70,7 +72,9 @@ def validate_path(
     report = ValidationReport()
     sources: dict[str, SpecSource] = {}
     root = root.resolve()
-    paths = _path_rule(root, profile)
+    project = _project(root, profile)
+    paths = PathRule.of(project)
+    tenancy = Tenancy.of(project.config)
     for spec in find_spec_files(path):
         resolved = spec.resolve()
         display = os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(spec)
@@ -84,6 +88,7 @@ def validate_path(
                 profile=profile,
                 engine=engine,
                 dbt_graphs=graph_builder(engine, compile=True),
+                tenancy=tenancy,
             )
             sources[display] = source
             if known_profiles is not None:
@@ -95,11 +100,12 @@ def validate_path(
     return report
 
 
-def _path_rule(root: Path, profile: str | None) -> PathRule:
-    """What specs may read: from `root`'s akko.yaml (for `profile`, else its default), or a project's defaults."""
+def _project(root: Path, profile: str | None) -> Project:
+    """`root`'s akko.yaml (for `profile`, else its default), or a project's defaults: what specs may read, and
+    the teams."""
     if (root / PROJECT_FILE).is_file():
-        return PathRule.of(load_project(root, profile))
-    return PathRule.of(Project(root=root, config=ProjectConfig(), profile_name="local"))
+        return load_project(root, profile)
+    return Project(root=root, config=ProjectConfig(), profile_name="local")
 
 
 def _paths_outside(pipeline: Pipeline, source: SpecSource, paths: PathRule) -> list[SpecIssue]:
