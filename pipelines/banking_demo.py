@@ -153,6 +153,7 @@ def seed_postgres(
     `raw_transactions` are created if missing and their content replaced, in one transaction (COPY)."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+    ctx.allow_connection(conn_id)  # the hook fetches the connection itself: the team's `connections` first
     tables = banking_tables(transactions=transactions, customers=customers, seed=seed)
     conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
     try:

@@ -78,6 +78,7 @@ def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets
     args: dict[str, Any] = {
         "spec_file": spec_file,
         "pipeline_id": plan.pipeline.pipeline,
+        "team": plan.pipeline.team,
         "planned": planned,
         "inlets": [assets[t] for t in planned.reads],
         "doc_md": step.description,

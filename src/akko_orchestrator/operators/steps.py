@@ -27,11 +27,13 @@ class AkkoStepOperator(BaseOperator):
         pipeline_id: str,
         planned: PlannedStep,
         akko_step: str | None = None,
+        team: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.spec_file = spec_file
         self.pipeline_id = pipeline_id
+        self.team = team  # the pipeline's team: with akko.yaml `teams`, what the step may touch
         self.planned = planned
         self.akko_step = akko_step or planned.id  # the identity in snapshots: `<step>.<model>` in a dbt step
 
@@ -48,8 +50,8 @@ class AkkoStepOperator(BaseOperator):
             try_number=ti.try_number,
             map_index=getattr(ti, "map_index", -1),
             params=dict(getattr(context.get("dag_run"), "conf", None) or {}),  # the run's `--conf`
+            team=self.team,
         )
-        ctx.lineage.read(self.lineage_reads())
         self._akko_lineage = ctx.lineage  # for the OpenLineage methods below, called after execute
         self._akko_identity = {
             "pipeline": self.pipeline_id,
@@ -59,12 +61,15 @@ class AkkoStepOperator(BaseOperator):
             "profile": ctx.project.profile_name,
         }
         try:
+            ctx.check_step(self.planned)  # the team's rules, again, before anything is read or written
+            ctx.lineage.read(self.lineage_reads())
             return self.run(ctx, context)
         except Exception as exc:
+            from akko_orchestrator.config.tenancy import TenancyError
             from akko_orchestrator.quality.report import ChecksFailed
 
-            # the same data fails the same checks: retrying would only waste time
-            if isinstance(exc, ChecksFailed):
+            # the same data fails the same checks, a team's rules refuse the same again: retrying would only waste time
+            if isinstance(exc, ChecksFailed | TenancyError):
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException(str(exc)) from None

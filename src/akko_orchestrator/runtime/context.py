@@ -1,5 +1,10 @@
 """Everything a running step needs: the project and profile, the catalog, object store and SQL engine (opened
-lazily), and the Airflow run identity recorded in every Iceberg snapshot it commits."""
+lazily), and the Airflow run identity recorded in every Iceberg snapshot it commits.
+
+With akko.yaml `teams`, a step of a team gets a guarded catalog (`runtime/tenancy.py`): every table it loads,
+creates, commits or drops, whoever asks (AKKO's writer, the DuckDB engine, a python step's own code through `ctx`),
+is checked against the team's namespaces first; every Airflow connection a step uses goes through `connection` /
+`allow_connection`. `platform_catalog` is the unguarded one, for AKKO's own tables (`akko.check_results`)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.config.tenancy import TeamGuard, Tenancy
 from akko_orchestrator.lakehouse.object_store import ObjectStore
 from akko_orchestrator.lineage.recorder import StepLineage
 
@@ -17,6 +23,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
     from akko_orchestrator.engines.base import SqlEngine
+    from akko_orchestrator.plan.model import PlannedStep
 
 log = logging.getLogger("akko")
 
@@ -34,12 +41,53 @@ class StepContext:
     )  # the Airflow run's configuration (`akko run --conf`)
     write_id: str | None = None  # one write attempt of an audited write (lakehouse/wap.py `verify_branch`)
     lineage: StepLineage = field(default_factory=StepLineage)  # what it read and wrote, for OpenLineage
+    team: str | None = None  # the pipeline's team: with akko.yaml `teams`, what the step may touch
 
     @cached_property
-    def catalog(self) -> Catalog:
+    def guard(self) -> TeamGuard | None:
+        """The team's rules for this step (None: no `teams:` in akko.yaml, or a context of no pipeline)."""
+        return Tenancy.of(self.project.config).guard(self.team, self.step_id)
+
+    @cached_property
+    def platform_catalog(self) -> Catalog:
+        """The catalog itself: for AKKO's own tables only (the check history), never handed to a step's code."""
         from akko_orchestrator.lakehouse.catalog import open_catalog
 
         return open_catalog(self.project)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The step's catalog: with teams, every table access checked against the team's namespaces."""
+        if self.guard is None:
+            return self.platform_catalog
+        from akko_orchestrator.runtime.tenancy import guarded_catalog
+
+        return guarded_catalog(self.platform_catalog, self.guard)
+
+    def check_step(self, planned: PlannedStep) -> None:
+        """Before a step reads or writes anything: the tables its plan reads and writes, and its connections."""
+        if self.guard is None:
+            return
+        from akko_orchestrator.plan.tenancy import step_connections
+
+        for table in planned.reads:
+            self.guard.check_read(table)
+        for table in planned.tables:
+            self.guard.check_write(table)
+        for conn_id in step_connections(planned.step):
+            self.guard.check_connection(conn_id)
+
+    def allow_connection(self, conn_id: str) -> None:
+        """Raises if the step's team may not use this Airflow connection (for hooks that fetch it themselves)."""
+        if self.guard is not None:
+            self.guard.check_connection(conn_id)
+
+    def connection(self, conn_id: str) -> Any:
+        """Every Airflow connection a step uses is fetched here, after its team's `connections` allow it."""
+        self.allow_connection(conn_id)
+        from airflow.sdk import BaseHook  # deferred: only steps with a connection pay for Airflow
+
+        return BaseHook.get_connection(conn_id)
 
     @cached_property
     def object_store(self) -> ObjectStore:

@@ -84,11 +84,14 @@ def ingest(ctx: StepContext, step: IngestStep) -> WriteResult:
             [load_file(ctx, step, f) for f in list_files(ctx, step)], promote_options="permissive"
         )
     elif source.http is not None:
+        if source.http.conn_id is not None:
+            ctx.allow_connection(source.http.conn_id)  # the hook fetches it itself
         ctx.lineage.urls.append(http_url(source.http))
         data = fetch_http(source.http)
     else:
+        ctx.allow_connection(source.sql.conn_id)  # type: ignore[union-attr]
         ctx.lineage.sql_sources.append((source.sql.conn_id, source.sql.query))  # type: ignore[union-attr]
-        data = fetch_sql(source.sql)  # type: ignore[arg-type]
+        data = fetch_sql(source.sql, ctx=ctx)  # type: ignore[arg-type]
     return write_arrow(ctx, step.output, step.checks, data)
 
 
@@ -182,19 +185,23 @@ def _dig(payload: Any, path: str | None, where: str) -> Any:
     return payload
 
 
-def fetch_sql(source: SqlSource, batch_rows: int = 50_000) -> pa.Table:
+def fetch_sql(source: SqlSource, batch_rows: int = 50_000, ctx: StepContext | None = None) -> pa.Table:
     """Run a query over an Airflow connection (any DB-API hook), streaming rows in batches into Arrow.
 
     On PostgreSQL (psycopg 3 or psycopg2) the rows stream through a server-side cursor, and every column gets
     the Arrow type of its declared SQL type (so a column that is NULL in every row keeps its type and
     `numeric(12, 2)` is `decimal(12, 2)` whatever the values); other drivers' columns are inferred from the
-    values. Connection and query errors are AkkoErrors naming the connection, with its password redacted.
+    values. Connection and query errors are AkkoErrors naming the connection, with its password redacted. A
+    step's fetch (`ctx`) goes through `StepContext.connection`: its team's `connections` first.
     """
     from contextlib import closing
 
-    from airflow.sdk import BaseHook
+    if ctx is not None:
+        connection = ctx.connection(source.conn_id)
+    else:
+        from airflow.sdk import BaseHook
 
-    connection = BaseHook.get_connection(source.conn_id)
+        connection = BaseHook.get_connection(source.conn_id)
     hook = connection.get_hook()
     secrets = (connection.password,)
     try:

@@ -39,6 +39,8 @@ Writer = Callable[[str | None], WriteResult]  # writes to the given branch (None
 
 
 def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: Writer) -> WriteResult:
+    if ctx.guard is not None:  # every writer (pyiceberg, Spark, a Trino stage) passes here first
+        ctx.guard.check_write(output.table)
     previous = already_published(ctx, output)
     if previous is not None:
         ctx.lineage.wrote(
@@ -147,7 +149,7 @@ def audit(ctx: StepContext, output: Output, checks: list[Check], written: WriteR
         catalog=ctx.catalog,
     )
     log.info("%s", report.text(samples=not report.passed))
-    record(ctx.catalog, report, ctx.snapshot_properties)
+    record(ctx.platform_catalog, report, ctx.snapshot_properties)  # akko.check_results: AKKO's own table
     return report
 
 

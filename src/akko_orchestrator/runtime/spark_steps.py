@@ -119,8 +119,9 @@ def check_sources(ctx: StepContext, step: SparkStep) -> None:
 def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> DataFrame:
     if source.jdbc is not None:
         jdbc = source.jdbc
+        ctx.allow_connection(jdbc.conn_id)
         ctx.lineage.sql_sources.append((jdbc.conn_id, jdbc.query or f"SELECT * FROM {jdbc.table}"))
-        return _read_jdbc(spark, source)
+        return _read_jdbc(spark, ctx, source)
     fmt = source.file_format()
     path = ctx.object_store.resolve(str(source.files))
     ctx.lineage.files.append(path)
@@ -132,12 +133,10 @@ def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> D
     return spark.read.format(fmt).options(**{**options, **source.options}).load(path)
 
 
-def _read_jdbc(spark: SparkSession, source: SparkSource) -> DataFrame:
-    from airflow.sdk import BaseHook
-
+def _read_jdbc(spark: SparkSession, ctx: StepContext, source: SparkSource) -> DataFrame:
     jdbc = source.jdbc
     assert jdbc is not None
-    conn = BaseHook.get_connection(jdbc.conn_id)
+    conn = ctx.connection(jdbc.conn_id)  # the step's team's connections only
     if conn.conn_type not in ("postgres", "postgresql"):
         raise AkkoError(
             f"JDBC source '{jdbc.conn_id}': only PostgreSQL connections are supported, not {conn.conn_type}"

@@ -23,6 +23,7 @@ def run_sql(ctx: StepContext, planned: PlannedStep, sql_text: dict[str, str]) ->
     """`sql_text`: the query (key "sql") or the named verification queries, already read from files."""
     step = planned.step
     assert isinstance(step, SqlStep)
+    _check_sql_reads(ctx, sql_text)
     if step.output is None:
         results = {}
         for name, sql in sql_text.items():
@@ -34,6 +35,19 @@ def run_sql(ctx: StepContext, planned: PlannedStep, sql_text: dict[str, str]) ->
     ctx.lineage.query(sql_text["sql"], produces=step.output.table)
     data = ctx.sql_engine.query(sql_text["sql"], list(planned.reads))
     return write_arrow(ctx, step.output, step.checks, data)
+
+
+def _check_sql_reads(ctx: StepContext, sql_text: dict[str, str]) -> None:
+    """The tables the SQL about to run reads (a .sql file may have changed since the DAG was parsed), against the
+    step's team, before the engine sees it (Trino reads tables without AKKO's catalog)."""
+    if ctx.guard is None:
+        return
+    from akko_orchestrator.plan.sql_refs import tables_read
+
+    for sql in sql_text.values():
+        for ref in tables_read(sql):
+            if ref.namespace:
+                ctx.guard.check_read(ref.qualified)
 
 
 def run_python(ctx: StepContext, planned: PlannedStep) -> WriteResult | dict[str, Any]:
