@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,10 +22,14 @@ for _name in ("AKKO_PROFILE", "AKKO_PROJECT_DIR", "AKKO_STATE_DIR"):
     os.environ.pop(_name, None)
 
 
-def copy_project(target: Path) -> Path:
-    """A throwaway copy of the repo's demo project (akko.yaml, pipelines/, data/)."""
+def copy_project(target: Path, teams: bool = False) -> Path:
+    """A throwaway copy of the repo's demo project (akko.yaml, pipelines/, data/). Without `teams`, akko.yaml's
+    `teams:` block is left out (no tenancy), so tests may add specs of teams of their own; with it, as shipped."""
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "akko.yaml", target / "akko.yaml")
+    text = (REPO / "akko.yaml").read_text(encoding="utf-8")
+    if not teams:
+        text = re.sub(r"(?m)^teams:\n(?:(?:[ \t]+.*|[ \t]*)\n)*", "", text)
+    (target / "akko.yaml").write_text(text, encoding="utf-8")
     shutil.copytree(REPO / "pipelines", target / "pipelines", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "data", target / "data")
     return target

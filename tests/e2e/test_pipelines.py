@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """One project (and one Airflow metadata DB) for the module: Airflow reads its configuration once per process."""
-    root = copy_project(tmp_path_factory.mktemp("e2e") / "project")
+    root = copy_project(tmp_path_factory.mktemp("e2e") / "project", teams=True)  # as shipped: with tenancy
     for extra in (HERE / "pipelines").iterdir():
         shutil.copy(extra, root / "pipelines" / extra.name)
     saved = {k: os.environ.get(k) for k in ("AKKO_PROJECT_DIR", "AKKO_STATE_DIR", "AKKO_PROFILE")}

@@ -65,7 +65,9 @@ FORMATS: dict[str, tuple[str, str, str]] = {
 FIELD_NOTES: dict[str, str] = {
     "Pipeline.description": "Shown in Airflow as the DAG's description.",
     "Pipeline.owner": "Owner shown in Airflow (the tasks' `owner`).",
-    "Pipeline.team": "Owning team; the DAG is tagged `team:<team>`.",
+    "Pipeline.team": "Owning team, the pipeline's tenant; the DAG is tagged `team:<team>`. When akko.yaml declares "
+    "`teams`, it must be one of them, and its steps may only write the team's namespaces, read those plus its "
+    "`reads` and use its `connections` ([teams](teams.md)).",
     "Pipeline.tags": "Airflow tags (sorted, duplicates dropped); `akko` and `team:<team>` are always added.",
     "Pipeline.start_date": "First logical date (UTC midnight) for cron schedules.",
     "Pipeline.catchup": "Run the intervals missed since `start_date` (Airflow `catchup`).",
