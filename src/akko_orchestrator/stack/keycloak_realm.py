@@ -131,6 +131,35 @@ def setup_authorization(admin: Any, teams: list[str]) -> None:
     _analyst_trigger(admin, client_uuid, teams)
 
 
+def model_key(teams: list[str]) -> str:
+    """What the authorization model depends on: the realm file, the teams, this module and the provider."""
+    import hashlib
+    from importlib.metadata import version
+
+    parts = [REALM_FILE.read_bytes(), Path(__file__).read_bytes(), ",".join(teams).encode()]
+    parts.append(version("apache-airflow-providers-keycloak").encode())
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def export_authorization(admin: Any) -> dict[str, Any]:
+    """The `airflow` client's authorization model as Keycloak exports it (resources, scopes, policies and
+    permissions by name, not id) and its protocol mappers: imported with the realm at the next start, it replaces
+    `setup_authorization`'s hundreds of admin calls."""
+    client_uuid = admin.get_client_id(CLIENT_ID)
+    mappers = [
+        {key: value for key, value in mapper.items() if key != "id"}
+        for mapper in admin.get_client(client_uuid).get("protocolMappers", [])
+    ]
+    return {"authorizationSettings": admin.get_client_authz_settings(client_uuid), "protocolMappers": mappers}
+
+
+def with_authorization(realm: dict[str, Any], exported: dict[str, Any]) -> dict[str, Any]:
+    (client,) = (client for client in realm["clients"] if client["clientId"] == CLIENT_ID)
+    client["authorizationSettings"] = exported["authorizationSettings"]
+    client["protocolMappers"] = exported["protocolMappers"]
+    return realm
+
+
 def _analyst_trigger(admin: Any, client_uuid: str, teams: list[str]) -> None:
     """Hand-written (the provider has no trigger-only role): `akko-analyst` may POST a DAG run on its teams' DAGs
     (`Dag` without teams), nothing else. A regex policy reads the `dag_entity` claim the auth manager pushes with
