@@ -152,11 +152,7 @@ def airflow_api(keycloak: KeycloakStack, tmp_path_factory: pytest.TempPathFactor
     )
     # The secret reaches Airflow through its environment only.
     assert env["AIRFLOW__KEYCLOAK_AUTH_MANAGER__CLIENT_SECRET"] == keycloak.client_secret
-    prepare = (
-        "from akko_orchestrator.config.project import load_project; "
-        "from akko_orchestrator.local_airflow import auth, environment; "
-        "environment.ensure_database(); auth.ensure_teams(load_project())"
-    )
+    prepare = "from akko_orchestrator.local_airflow import environment; environment.ensure_database()"
     subprocess.run([sys.executable, "-c", prepare], env=env, cwd=root, check=True, timeout=300)
     _airflow(env, "dags", "reserialize")  # parses every team's bundle into the DB (bundle -> team)
     log = root / "api-server.log"

@@ -60,6 +60,7 @@ def test_keycloak_settings_with_teams(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings["AIRFLOW__KEYCLOAK_AUTH_MANAGER__CLIENT_ID"] == "airflow"
     assert settings["AIRFLOW__KEYCLOAK_AUTH_MANAGER__CLIENT_SECRET"] == "s3cret"
     assert settings["AIRFLOW__CORE__MULTI_TEAM"] == "True"
+    assert settings[auth.TEAMS_VARIABLE] == "demo,banking"  # created in Airflow's DB by ensure_database
     bundles = json.loads(settings["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
     assert [(b["name"], b["team_name"], b["classpath"]) for b in bundles] == [
         ("akko-demo", "demo", auth.LOCAL_BUNDLE),

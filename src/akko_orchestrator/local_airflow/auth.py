@@ -6,13 +6,16 @@ With `keycloak`, `auth_settings` gives the AIRFLOW__ variables: the Keycloak aut
 into the environment of this process and of the Airflow processes it starts, never written to a file or a log.
 
 Teams (akko.yaml `teams:`) use Airflow 3.3's multi-team mode: `[core] multi_team`, one team per AKKO team in
-Airflow's DB (`ensure_teams`), and one DAG bundle per team owned by it (`dag_bundle_config_list` with
-`team_name`) over a per-team folder of shims (`sync_team_bundles`: the shims of the pipelines whose `team` it is).
-A DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`, which only that team's group
-(and AKKO admins) are granted (stack/keycloak_realm.py). Where multi-team mode is not there yet in Airflow 3.3.2:
-it is marked experimental; DAGs of no bundle team, assets, pools without a team and the audit log are not
-team-scoped (admins only, or readable by every role); the simple auth manager ignores teams, so `akko dev`
-(simple auth) keeps the flat shim folder and no team isolation.
+Airflow's DB (`ensure_teams`, run by environment.ensure_database), and one DAG bundle per team owned by it
+(`dag_bundle_config_list` with `team_name`) over a per-team folder of shims (`sync_team_bundles`: the shims of the
+pipelines whose `team` it is). A DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`,
+which only that team's group (and AKKO admins) are granted (stack/keycloak_realm.py); a team's variables and
+connections (their `team_name`) likewise. What multi-team mode does not cover in Airflow 3.3.2 (new in 3.2): assets,
+asset aliases, backfills, the configuration and the audit log are not team-scoped (readable by every role, or
+admins only); a DAG whose bundle has no team is admins only; a team's cached owner may lag a bundle's change of team
+by `[core] team_name_cache_ttl` (30 s). `akko dev` and the stack's Celery Airflow keep Airflow's simple auth manager
+(they set it themselves): with a Keycloak profile they run multi-team mode without isolation (the simple admin sees
+every team), and `akko dev`'s watcher refreshes the flat shim folder, not the team folders, until a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from akko_orchestrator.errors import ConfigError
 
 KEYCLOAK_AUTH_MANAGER = "airflow.providers.keycloak.auth_manager.keycloak_auth_manager.KeycloakAuthManager"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+TEAMS_VARIABLE = "AKKO_AIRFLOW_TEAMS"
 
 
 def uses_keycloak(project: Project) -> bool:
@@ -63,6 +67,7 @@ def auth_settings(project: Project) -> dict[str, str]:
     if team_mode(project):
         settings["AIRFLOW__CORE__MULTI_TEAM"] = "True"
         settings["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(bundle_config(project))
+        settings[TEAMS_VARIABLE] = ",".join(project.config.teams)  # created in Airflow's DB by ensure_teams
     return settings
 
 
@@ -169,9 +174,11 @@ def _spec_team(spec: Path) -> str | None:
     return team if isinstance(team, str) else None
 
 
-def ensure_teams(project: Project) -> None:
-    """Create the project's teams in Airflow's metadata DB (Airflow must be configured, its DB migrated)."""
-    if not team_mode(project):
+def ensure_teams() -> None:
+    """Create the teams `auth_settings` listed (AKKO_AIRFLOW_TEAMS) in Airflow's metadata DB, if missing; called
+    by environment.ensure_database (Airflow configured, its DB migrated). Nothing outside multi-team mode."""
+    teams = [team for team in os.environ.get(TEAMS_VARIABLE, "").split(",") if team]
+    if not teams:
         return
     from airflow.models.team import Team
     from airflow.utils.session import create_session
@@ -179,6 +186,6 @@ def ensure_teams(project: Project) -> None:
 
     with create_session() as session:
         existing = set(session.scalars(select(Team.name)))
-        for team in project.config.teams:
+        for team in teams:
             if team not in existing:
                 session.add(Team(name=team))

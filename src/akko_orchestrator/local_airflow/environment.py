@@ -150,13 +150,17 @@ def _sync_loaded_config() -> None:
 
 
 def ensure_database() -> None:
-    """Create or upgrade Airflow's metadata DB once per Airflow version and DB (see database_ready)."""
+    """Create or upgrade Airflow's metadata DB once per Airflow version and DB (see database_ready); then the
+    project's teams in multi-team mode (local_airflow/auth.py), which its DAG bundles need before they sync."""
     from airflow import settings
     from airflow.utils import db
+
+    from akko_orchestrator.local_airflow.auth import ensure_teams
 
     home = Path(os.environ["AIRFLOW_HOME"])
     url, airflow_version = settings.SQL_ALCHEMY_CONN, version("apache-airflow")
     if database_ready(url, airflow_version, home):
+        ensure_teams()
         return
     db.initdb()  # creates from the ORM when empty, else runs the migrations
     from sqlalchemy import text
@@ -166,6 +170,7 @@ def ensure_database() -> None:
     marks = _read_marker(home)
     marks[_marker_key(url, airflow_version)] = revision
     write_private(home / DB_MARKER, json.dumps(marks, indent=2, sort_keys=True) + "\n")
+    ensure_teams()
 
 
 def database_ready(url: str, airflow_version: str, home: Path) -> bool:
