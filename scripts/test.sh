@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.13"
 uv() { python3 -m uv "$@"; }
 
-# PostgreSQL server binaries for the integration tier (the fixtures start and stop their own server).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# PostgreSQL server binaries and Redis (the Celery broker) for the integration tier (the fixtures start and stop
+# their own servers).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
   else
-    echo "PostgreSQL server binaries missing: install the 'postgresql' package" >&2
+    echo "PostgreSQL server binaries or redis-server missing: install the 'postgresql' and 'redis-server' packages" >&2
   fi
 fi
 

@@ -55,6 +55,21 @@ def up(
             "Airflow when a profile's `airflow.auth` is `keycloak` (AKKO_KEYCLOAK_*).",
         ),
     ] = False,
+    celery: Annotated[
+        bool,
+        typer.Option(
+            "--celery",
+            help="Also Redis and Airflow scaled out with CeleryExecutor (api-server, scheduler, dag-processor, "
+            "triggerer, two Celery workers) on the stack's PostgreSQL.",
+        ),
+    ] = False,
+    engines: Annotated[
+        bool, typer.Option("--engines/--no-engines", help="Start Trino and Spark Connect.")
+    ] = True,
+    airflow_profile: Annotated[
+        str | None,
+        typer.Option(help="With --celery: the profile tasks run with (default: the project's profile)."),
+    ] = None,
 ) -> None:
     """Download (once, cached) and start the services; write their endpoints to the stack's env file."""
     manager = _manager(
@@ -64,6 +79,9 @@ def up(
             airflow_db=airflow_db,
             rest_catalog=rest_catalog,
             keycloak=keycloak,
+            celery=celery,
+            engines=engines,
+            airflow_profile=airflow_profile,
         )
     )
     statuses = manager.up(progress=lambda message: console.print(f"[dim]{message}[/dim]"))

@@ -103,6 +103,12 @@ class StackOptions:
     airflow_db: bool = True  # Airflow's metadata DB for the cluster profile (AKKO_AIRFLOW_DB)
     rest_catalog: bool = False  # also an Iceberg REST catalog with OAuth2 (AKKO_STACK_REST_CATALOG=1)
     keycloak: bool = False  # also Keycloak with the `akko` realm, SSO for Airflow (AKKO_STACK_KEYCLOAK=1)
+    engines: bool = True  # Trino and Spark Connect; False starts neither (e.g. a Celery-only test stack)
+    celery: bool = False  # also Redis and Airflow scaled out with Celery (stack/airflow_services.py)
+    celery_workers: int = 2
+    worker_concurrency: int = 2  # task slots per Celery worker
+    # With `celery`: the profile the stack's Airflow runs tasks with (default: the project's).
+    airflow_profile: str | None = None
 
 
 def build_stack(project: Project, options: StackOptions | None = None) -> StackManager:
@@ -132,7 +138,7 @@ def build_stack(project: Project, options: StackOptions | None = None) -> StackM
     spark = SparkConnectService(
         paths, spark_catalog, port=opts.spark_port or _env_port("AKKO_STACK_SPARK_PORT")
     )
-    services: list[Service] = [postgres, trino, spark]
+    services: list[Service] = [postgres, trino, spark] if opts.engines else [postgres]
     if opts.rest_catalog or os.environ.get("AKKO_STACK_REST_CATALOG") == "1" or _rest_catalog_running(paths):
         # Opt-in; once running it stays in the stack, so `down` and `status` see it without the flag.
         from akko_orchestrator.stack.rest_catalog import RestCatalogService
@@ -145,7 +151,36 @@ def build_stack(project: Project, options: StackOptions | None = None) -> StackM
 
         port = _env_port("AKKO_STACK_KEYCLOAK_PORT")
         services.append(KeycloakService(paths, teams=list(project.config.teams), port=port))
+    if opts.celery or _celery_running(paths):
+        services += _celery_services(project, paths, postgres, opts)
     return StackManager(paths, services)
+
+
+def _celery_services(
+    project: Project, paths: StackPaths, postgres: PostgresService, opts: StackOptions
+) -> list[Service]:
+    """Redis, then Airflow's components with CeleryExecutor on the stack's PostgreSQL (Airflow's DB)."""
+    from akko_orchestrator.stack.airflow_services import AirflowStack, airflow_components
+    from akko_orchestrator.stack.redis import RedisService
+
+    postgres.airflow_db = True
+    redis = RedisService(paths, port=_env_port("AKKO_STACK_REDIS_PORT"))
+    airflow = AirflowStack(
+        paths,
+        project,
+        postgres,
+        redis,
+        profile=opts.airflow_profile,
+        concurrency=opts.worker_concurrency,
+        api_port=_env_port("AKKO_STACK_AIRFLOW_PORT"),
+    )
+    return [redis, *airflow_components(airflow, workers=opts.celery_workers)]
+
+
+def _celery_running(paths: StackPaths) -> bool:
+    from akko_orchestrator.stack.airflow_services import celery_running
+
+    return celery_running(paths)
 
 
 def _service_running(paths: StackPaths, name: str) -> bool:
