@@ -8,12 +8,15 @@ python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0
 uv() { python3 -m uv "$@"; }
 
 # PostgreSQL server binaries and Redis (the Celery broker) for the integration tier (the fixtures start and stop
-# their own servers).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then
+# their own servers); Chromium and its WebDriver for the Keycloak login test in a real headless browser.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null \
+  || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server \
+      chromium chromium-driver >/dev/null
   else
-    echo "PostgreSQL server binaries or redis-server missing: install the 'postgresql' and 'redis-server' packages" >&2
+    echo "PostgreSQL server binaries, redis-server or chromedriver missing: install the 'postgresql'," \
+      "'redis-server', 'chromium' and 'chromium-driver' packages" >&2
   fi
 fi
 
