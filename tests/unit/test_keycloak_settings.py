@@ -134,3 +134,15 @@ def test_realm_file_roles_groups_users() -> None:
     assert users["no-team"]["groups"] == [] and users["admin"]["realmRoles"] == ["akko-admin"]
     assert {user["realmRoles"][0] for user in realm["users"]} == set(keycloak_realm.ROLES)
     assert users["banking-viewer"]["credentials"][0]["value"] == "pw-banking-viewer"
+
+
+def test_stack_up_keycloak_adds_the_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from akko_orchestrator.stack.keycloak import KeycloakService
+    from akko_orchestrator.stack.manager import StackOptions, build_stack
+
+    monkeypatch.delenv("AKKO_STACK_KEYCLOAK", raising=False)
+    found = project(tmp_path, "project: p\nteams:\n  demo: {namespaces: [demo]}\n", monkeypatch)
+    assert "keycloak" not in [service.name for service in build_stack(found).services]
+    services = build_stack(found, StackOptions(keycloak=True)).services
+    (keycloak,) = [service for service in services if isinstance(service, KeycloakService)]
+    assert keycloak.teams == ["demo"] and not keycloak.status().running
