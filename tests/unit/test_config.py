@@ -125,3 +125,15 @@ def test_s3_store_requires_secret_references(tmp_path: Path) -> None:
     (tmp_path / "akko.yaml").write_text("profiles:\n  local:\n    object_store: {uri: 's3://bucket'}\n")
     with pytest.raises(ConfigError, match="needs `access_key` and `secret_key`"):
         load_project(tmp_path)
+
+
+def test_team_names_follow_airflows_rule_and_executor_auth_need_their_sections(tmp_path: Path) -> None:
+    (tmp_path / "akko.yaml").write_text("teams:\n  ab: {namespaces: [ab]}\n")
+    with pytest.raises(ConfigError, match=r"team name\(s\) ab: 3 to 50 letters"):
+        load_project(tmp_path)
+    (tmp_path / "akko.yaml").write_text("profiles:\n  local:\n    airflow: {auth: keycloak}\n")
+    with pytest.raises(ConfigError, match="auth `keycloak` needs a `keycloak:` section"):
+        load_project(tmp_path)
+    (tmp_path / "akko.yaml").write_text("profiles:\n  local:\n    airflow: {executor: CeleryExecutor}\n")
+    with pytest.raises(ConfigError, match="executor `CeleryExecutor` needs a `celery:` section"):
+        load_project(tmp_path)

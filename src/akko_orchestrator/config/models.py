@@ -7,11 +7,14 @@ one, and is resolved only at run time.
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from akko_orchestrator.errors import ConfigError
+
+_TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
 
 
 class ConfigModel(BaseModel):
@@ -117,7 +120,9 @@ class CelerySettings(ConfigModel):
     """CeleryExecutor: the broker (Redis) and result backend (the metadata DB by default)."""
 
     broker_url: str = Field(description="e.g. redis://127.0.0.1:6379/0.")
-    result_backend: str | None = Field(None, description="Default: Airflow's metadata DB (db+postgresql://...).")
+    result_backend: str | None = Field(
+        None, description="Default: Airflow's metadata DB (db+postgresql://...)."
+    )
     queues: list[str] = Field(default_factory=lambda: ["default"])
 
 
@@ -251,3 +256,14 @@ class ProjectConfig(ConfigModel):
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
+
+    @field_validator("teams")
+    @classmethod
+    def _team_names(cls, teams: dict[str, TeamSettings]) -> dict[str, TeamSettings]:
+        # Airflow's own rule for team names (`airflow teams create`): multi-team mode creates one per team.
+        bad = sorted(name for name in teams if not _TEAM_NAME.fullmatch(name))
+        if bad:
+            raise ValueError(
+                f"team name(s) {', '.join(bad)}: 3 to 50 letters, digits, `_` or `-` (Airflow's team name rule)"
+            )
+        return teams
