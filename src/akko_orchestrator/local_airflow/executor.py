@@ -28,6 +28,8 @@ def executor_settings(airflow: AirflowSettings, metadata_db: str | None = None) 
         {
             "AIRFLOW__CELERY__BROKER_URL": celery.broker_url,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery.queues[0],
+            # The provider's defaults plus a warm-up of each worker (local_airflow/celery_config.py).
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "akko_orchestrator.local_airflow.celery_config.CELERY_CONFIG",
             # Task instances name the worker that ran them (several workers may share one machine).
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "akko_orchestrator.local_airflow.executor.worker_hostname",
         }
