@@ -10,7 +10,7 @@ Spark is started (CI time), and the exactly-once guard reads the same snapshot h
 - a worker SIGKILLed mid-task: its task is retried on the other worker, the table has its rows once and one
   publish in its history;
 - Redis down: tasks triggered meanwhile fail to be sent with a clear error and run once it is back (retries);
-- no secret (Redis password, DB passwords) in any log or in `akko stack status`.
+- no secret (Redis password, DB passwords, the Airflow admin's password) in any log or in `akko stack status`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class CeleryStack:
 
     def secrets(self) -> list[str]:
         passwords = json.loads((self.state_dir / "stack" / "postgres" / "passwords.json").read_text())
-        return [self.env["AKKO_REDIS_PASSWORD"], *passwords.values()]
+        admin = json.loads((self.state_dir / "airflow" / "simple_auth_manager_passwords.json").read_text())
+        return [self.env["AKKO_REDIS_PASSWORD"], *passwords.values(), *admin.values()]
 
 
 @pytest.fixture(scope="module")

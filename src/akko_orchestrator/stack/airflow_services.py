@@ -192,6 +192,10 @@ class AirflowStack:
         self._launched = []
         env = self.environment()
         self._migrate(env)
+        from akko_orchestrator.local_airflow.dev import admin_password
+
+        # Generated here into the 0600 passwords file: the api-server would print a password it generates itself.
+        admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
         from akko_orchestrator.compiler.shims import sync_shims
 
         sync_shims(self.project.pipelines_dir, self.project.dags_dir, self.project.root)
