@@ -36,6 +36,7 @@ BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run", "lineage
 OPTIONAL = (
     "cluster",
     "checks-trino",
+    "executors",  # starts akko stack --celery (PostgreSQL, Redis, Airflow with two Celery workers)
 )  # need `akko stack`: only with --cluster, AKKO_BENCH_CLUSTER=1 or --only
 # A benchmark name -> its module bench_<module>.py and the arguments of its measure() (before --quick's).
 ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -55,6 +56,7 @@ QUICK = {
     "dbt-parse": {"repeats": 3},
     "dbt-run": {"repeats": 1, "breakdown": False},
     "lineage": {"repeats": 1, "parser_repeats": 5},
+    "executors": {"runs": 1, "tasks": 100},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
 DEV_GOALS = {"ready_cold": 1.0, "ready_warm": 1.0, "gap_median": 0.5}
@@ -109,6 +111,7 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     cluster = results.get("cluster")
     if cluster is not None:
         rows += _cluster_rows(cluster)
+    rows += _executors_rows(results.get("executors"))
     dbt_parse = results.get("dbt-parse")
     if dbt_parse is not None:
         rows += _dbt_parse_rows(dbt_parse)
@@ -164,6 +167,20 @@ def _checks_rows(checks: dict[str, Any]) -> list[list[Any]]:
         rows.append(
             ["checks: write_arrow with 8 checks / without", wap["checked_over_plain"]["ratio"], "", ""]
         )
+    return rows
+
+
+def _executors_rows(executors: dict[str, Any] | None) -> list[list[Any]]:
+    """bench_executors.py: LocalExecutor and Celery (2 workers) / `airflow standalone` defaults (no goal)."""
+    if executors is None:
+        return []
+    ratios = executors.get("ratio_vs_stock")
+    if not isinstance(ratios, dict):
+        return [["executors: LocalExecutor, Celery / airflow standalone", "n/a", "", _why(executors)]]
+    rows: list[list[Any]] = []
+    for name, figures in ratios.items():
+        for key in ("tasks_per_s", "queued_to_start_median_s"):
+            rows.append([f"executors: {name} {key.replace('_', ' ')} / standalone", figures.get(key), "", ""])
     return rows
 
 
