@@ -41,7 +41,7 @@ from tests.fixtures.stack_services import _alive  # noqa: E402
 from akko_orchestrator.config.project import load_project  # noqa: E402
 from akko_orchestrator.local_airflow.api_client import ApiClient  # noqa: E402
 from akko_orchestrator.local_airflow.dev import admin_password  # noqa: E402
-from akko_orchestrator.stack.airflow_services import kill_session, session_processes  # noqa: E402
+from akko_orchestrator.stack.airflow_component import kill_session, session_processes  # noqa: E402
 from akko_orchestrator.stack.manager import StackManager, StackOptions, build_stack, read_env_file  # noqa: E402
 from akko_orchestrator.stack.process import ProcessRecord  # noqa: E402
 

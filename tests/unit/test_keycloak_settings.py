@@ -146,3 +146,20 @@ def test_stack_up_keycloak_adds_the_service(tmp_path: Path, monkeypatch: pytest.
     services = build_stack(found, StackOptions(keycloak=True)).services
     (keycloak,) = [service for service in services if isinstance(service, KeycloakService)]
     assert keycloak.teams == ["demo"] and not keycloak.status().running
+
+
+def test_the_stacks_celery_airflow_keeps_a_keycloak_profiles_auth_manager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from akko_orchestrator.stack.airflow_services import SIMPLE_AUTH, AirflowStack
+    from akko_orchestrator.stack.base import StackPaths
+
+    monkeypatch.setenv("TEST_KC_SECRET", "s3cret")
+    found = project(tmp_path, KEYCLOAK_PROFILE, monkeypatch)
+    paths = StackPaths(state=tmp_path / "stack", cache=tmp_path / "cache")
+    # Built, not started: which auth manager the stack's components would get.
+    keycloak_stack = AirflowStack(paths, found, postgres=None, redis=None)  # type: ignore[arg-type]
+    assert keycloak_stack.uses_keycloak
+    other = AirflowStack(paths, found, postgres=None, redis=None, profile="cluster")  # type: ignore[arg-type]
+    assert not other.uses_keycloak  # tasks of another profile: the simple admin
+    assert SIMPLE_AUTH["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")

@@ -17,10 +17,8 @@ fails with Celery's own message, password masked). A failure stops every compone
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,14 +30,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
+from akko_orchestrator.stack.airflow_component import AirflowComponent
+from akko_orchestrator.stack.base import StackPaths
 from akko_orchestrator.stack.process import (
     LOOPBACK,
     ProcessRecord,
     StackError,
     choose_port,
-    kill_process_group,
-    launch,
     listens_on,
     log_tail,
 )
@@ -52,6 +49,11 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 300.0  # seconds; several Airflow imports on a busy 2-core machine
 BROKER_GRACE = 30.0  # a worker still unable to reach Redis after this long fails `up`
 ADMIN = "admin"
+SIMPLE_AUTH = {  # profiles with `airflow.auth: simple`: one admin, its password generated into a 0600 file
+    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+}
 
 # Defaults the user's own AIRFLOW__* variables override.
 STACK_TUNING = {
@@ -91,6 +93,12 @@ class AirflowStack:
         self._env: dict[str, str] | None = None
         self._api_port: int | None = None
         self._launched: list[AirflowComponent] = []
+
+    @property
+    def uses_keycloak(self) -> bool:
+        """The tasks' profile logs users in through Keycloak (`airflow.auth: keycloak`): its auth manager, not the
+        simple one with a generated admin password."""
+        return self.project.profile_name == self.profile and self.project.profile.airflow.auth == "keycloak"
 
     # -- shared settings ---------------------------------------------------------------------------------------
 
@@ -153,16 +161,13 @@ class AirflowStack:
                 "AIRFLOW__API__PORT": str(self.api_port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.api_url,
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             }
         )
+        if not self.uses_keycloak:  # a Keycloak profile's auth manager came with airflow_environment()
+            env.update(SIMPLE_AUTH)
         home = Path(env["AIRFLOW_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         environment.write_local_settings(home)
@@ -194,8 +199,9 @@ class AirflowStack:
         self._migrate(env)
         from akko_orchestrator.local_airflow.dev import admin_password
 
-        # Generated here into the 0600 passwords file: the api-server would print a password it generates itself.
-        admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
+        if not self.uses_keycloak:
+            # Generated here into the 0600 passwords file: the api-server would print one it generates itself.
+            admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
         from akko_orchestrator.compiler.shims import sync_shims
 
         sync_shims(self.project.pipelines_dir, self.project.dags_dir, self.project.root)
@@ -232,121 +238,6 @@ class AirflowStack:
                 return json.loads(response.read())
         except (OSError, ValueError, urllib.error.URLError):
             return {}
-
-
-class AirflowComponent(Service):
-    """One Airflow process (`python -m airflow <args>`) in its own session, recorded like any stack server."""
-
-    def __init__(
-        self, stack: AirflowStack, name: str, args: list[str], ready: Callable[[AirflowComponent], bool]
-    ):
-        super().__init__(stack.paths)
-        self.stack = stack
-        self.name = name
-        self.args = args
-        self.ready = ready
-        self.extra_env: dict[str, str] = {}
-        self._process: subprocess.Popen[bytes] | None = None
-        self._launched_at = 0.0
-        self._starting = False
-        stack.components.append(self)
-
-    def running_record(self) -> ProcessRecord | None:
-        record = ProcessRecord.load(self.record_file)
-        return record if record is not None and record.alive() else None
-
-    def install(self) -> None:
-        if importlib.util.find_spec("airflow.providers.celery") is None:
-            raise StackError(
-                "CeleryExecutor needs apache-airflow-providers-celery (AKKO's `cluster` extra): "
-                "`pip install 'akko-orchestrator[cluster]'`"
-            )
-
-    def launch(self, env: dict[str, str]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        port = self.stack.api_port if self.name == "airflow-api-server" else 0
-        self._launched_at = time.time()
-        self._starting = True
-        self._process, _ = launch(
-            [sys.executable, "-m", "airflow", *self.args],
-            cwd=self.dir,
-            env={**env, **self.extra_env},
-            log_file=self.log_file,
-            record_file=self.record_file,
-            port=port,
-        )
-
-    def start(self) -> ServiceEnv:
-        try:
-            self.stack.start_all()
-        except BaseException:
-            self.stack.stop_launched()
-            raise
-        self._starting = False
-        return self._env()
-
-    def _env(self) -> ServiceEnv:
-        if self.name != "airflow-api-server":
-            return ServiceEnv({})
-        return ServiceEnv({"AKKO_AIRFLOW_API_URL": self.stack.api_url})
-
-    def check_ready(self) -> bool:
-        """True once ready (its start-up time recorded); raises if the process exited."""
-        process = self._process
-        if process is None:
-            return True
-        if process.poll() is not None:
-            raise StackError(f"{self.name} exited with {process.returncode}\n{log_tail(self.log_file, 40)}")
-        if not self.ready(self):
-            return False
-        record = ProcessRecord.load(self.record_file)
-        if record is not None:
-            record.startup_seconds = time.time() - self._launched_at
-            record.save(self.record_file)
-        self._process = None
-        return True
-
-    def stop(self) -> None:
-        record = self.running_record()
-        if record is not None:
-            kill_process_group(record.pid, timeout=30)  # a Celery worker first finishes its running tasks
-            kill_session(record.pid)  # task processes run in process groups of their own
-        self._process = None
-
-    def status(self) -> ServiceStatus:
-        record = self.running_record()
-        if record is None or self._starting:  # launched by this `up`, its start() not yet returned
-            return ServiceStatus(self.name, running=False, detail=f"not running (log: {self.log_file})")
-        endpoint = f"http://{LOOPBACK}:{record.port}" if record.port else None
-        return ServiceStatus(
-            self.name,
-            running=True,
-            endpoint=endpoint,
-            pid=record.pid,
-            detail=" ".join(self.args[:2]) if self.args[0] == "celery" else self.args[0],
-            startup_seconds=record.startup_seconds,
-        )
-
-
-def session_processes(sid: int) -> list[int]:
-    """Live processes of the session `sid` (a component's, started with its own session): Airflow's supervisor
-    starts each task process in a process group of its own, which signalling the component's group misses."""
-    import psutil
-
-    found = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getsid(process.pid) == sid:
-                found.append(process.pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-    return found
-
-
-def kill_session(sid: int, sig: int = signal.SIGKILL) -> None:
-    for pid in session_processes(sid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
 
 
 # -- readiness ---------------------------------------------------------------------------------------------------
