@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from akko_orchestrator.cli.console import console, handle_errors
 from akko_orchestrator.stack.base import ServiceStatus
@@ -85,7 +88,7 @@ def up(
         )
     )
     statuses = manager.up(progress=lambda message: console.print(f"[dim]{message}[/dim]"))
-    console.print(status_table(statuses))
+    console.print(status_view(statuses, console.width))
     console.print(
         f"Endpoints and secrets: {manager.paths.env_file} (load with `set -a; . {manager.paths.env_file}`)."
     )
@@ -104,14 +107,38 @@ def down() -> None:
     if local_spark.status().running:
         local_spark.stop()
         statuses.append(local_spark.status())
-    console.print(status_table(statuses))
+    console.print(status_view(statuses, console.width))
 
 
 @stack_app.command()
 @handle_errors
 def status() -> None:
     """Show each service: running or stopped, endpoint, pid, start-up time."""
-    console.print(status_table(_manager().status()))
+    console.print(status_view(_manager().status(), console.width))
+
+
+WIDE = 100  # columns from which the table fits; below, one compact line per service
+
+
+def status_view(statuses: list[ServiceStatus], width: int) -> RenderableType:
+    """The table on a wide terminal; on a narrow one (80 columns, or piped) one line per service, its endpoint
+    never cut (it is copied into other tools), the detail indented below it."""
+    if width >= WIDE:
+        return status_table(statuses)
+    name_width = max((len(item.name) for item in statuses), default=0)
+    lines: list[RenderableType] = [Text("akko stack")]
+    for item in statuses:
+        state = "[green]running[/green]" if item.running else "[dim]stopped[/dim]"
+        facts = [item.endpoint or "-"]
+        if item.pid:
+            facts.append(f"pid {item.pid}")
+        if item.startup_seconds is not None:
+            facts.append(f"{item.startup_seconds:.1f}s")
+        padded = escape(item.name.ljust(name_width))
+        lines.append(Text.from_markup(f"{padded}  {state}  {escape('  '.join(facts))}"))
+        if item.detail:
+            lines.append(Text("    " + item.detail, style="dim", overflow="fold"))
+    return Group(*lines)
 
 
 def status_table(statuses: list[ServiceStatus]) -> Table:
