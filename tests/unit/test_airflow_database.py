@@ -59,3 +59,29 @@ def test_a_marker_of_an_earlier_version_is_ignored_and_private_files_become_priv
     _mark(tmp_path, url, "3.3.2", "abc123")
     assert environment.database_ready(url, "3.3.2", tmp_path)
     assert stat.S_IMODE(marker.stat().st_mode) == 0o600
+
+
+def test_user_environ_leaves_out_what_apply_set_for_a_project(tmp_path: Path, monkeypatch) -> None:
+    """Airflow processes started later for another project (the stack's Celery Airflow) must not inherit the
+    home, folders and password file AKKO set here for an earlier project; the user's own settings stay."""
+    from akko_orchestrator.config.project import load_project
+
+    (tmp_path / "akko.yaml").write_text("project: p\n")
+    monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "7")  # the user's own
+    for key in environment.airflow_environment(load_project(tmp_path)):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(environment, "_APPLIED", {})
+    # os.environ only: an Airflow other unit tests imported keeps its configuration.
+    monkeypatch.setattr(environment, "_sync_loaded_config", lambda: None)
+    applied = environment.apply(load_project(tmp_path))
+    user = environment.user_environ()
+    assert user["AIRFLOW__CORE__PARALLELISM"] == "7"
+    for key in (
+        "AIRFLOW_HOME",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+    ):
+        assert key in applied and key not in user, key
+    stored = environment.shared_secrets(tmp_path / "state" / "airflow", user)
+    assert stored["AIRFLOW__API_AUTH__JWT_SECRET"] == applied["AIRFLOW__API_AUTH__JWT_SECRET"]

@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ DEV_TUNING = {
 
 # Always set: akko's Airflow must parse akko's shims, whatever else the user configured.
 ESSENTIAL = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AKKO_PROJECT_DIR", "AKKO_PROFILE")
+_APPLIED: dict[str, str] = {}  # what apply() set in os.environ (see user_environ)
 DB_MARKER = ".akko-db-ready"  # under the Airflow home: the schema revision each metadata DB was left at
 _REVISION_QUERY = "SELECT version_num FROM alembic_version"
 LOCAL_SETTINGS_MARKER = "# Written by AKKO Orchestrator"
@@ -87,6 +88,7 @@ def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, st
     for key, value in wanted.items():
         if key in ESSENTIAL or key in (extra or {}) or key not in os.environ:
             os.environ[key] = value
+            _APPLIED[key] = value
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
@@ -94,8 +96,16 @@ def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, st
     return {key: os.environ[key] for key in wanted}
 
 
-def shared_secrets(airflow_home: Path) -> dict[str, str]:
-    """Keys every component must share, generated once per state dir.
+def user_environ() -> dict[str, str]:
+    """This process's environment without the values `apply` put there: what the user set. Airflow processes
+    started for another project (the stack's) must not inherit the Airflow home, folders or password files of a
+    project this process ran before."""
+    return {key: value for key, value in os.environ.items() if _APPLIED.get(key) != value}
+
+
+def shared_secrets(airflow_home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Keys every component must share, generated once per state dir; those `environ` (default: this process's
+    environment) does not set already.
 
     Airflow otherwise generates them when a process first writes airflow.cfg; components started together on a
     fresh home would each pick their own, and the Execution API would reject the scheduler's task tokens.
@@ -110,7 +120,8 @@ def shared_secrets(airflow_home: Path) -> dict[str, str]:
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
         write_private(path, json.dumps(stored, indent=2) + "\n")
-    return {k: v for k, v in stored.items() if k not in os.environ}
+    given = os.environ if environ is None else environ
+    return {k: v for k, v in stored.items() if k not in given}
 
 
 def write_private(path: Path, text: str) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -132,18 +131,19 @@ class AirflowStack:
             raise StackError(
                 "Airflow on the stack needs Airflow's DB in PostgreSQL (leave out --no-airflow-db)"
             )
-        env = dict(os.environ)
+        env = environment.user_environ()  # not what an earlier run in this process set for its own project
         defaults = {
             **environment.airflow_environment(self.project),
             **airflow_settings(self.project),
             **environment.DEV_TUNING,
             **STACK_TUNING,
         }
+        user = dict(env)
         for key, value in defaults.items():
-            if key in environment.ESSENTIAL or key not in os.environ:
+            if key in environment.ESSENTIAL or key not in user:
                 env[key] = value
         env.update(stack_vars)  # this stack's endpoints, not an older env file's
-        env.update(environment.shared_secrets(self.project.airflow_home))
+        env.update(environment.shared_secrets(self.project.airflow_home, user))
         profile_celery = (
             self.project.profile.airflow.celery if self.project.profile_name == self.profile else None
         )
