@@ -134,12 +134,15 @@ def airflow_api(keycloak: KeycloakStack, tmp_path_factory: pytest.TempPathFactor
     _project(root, keycloak.url)
     port = free_port()
     with mock.patch.dict(os.environ, {"AKKO_TEST_KEYCLOAK_SECRET": keycloak.client_secret}):
+        # This project's own Airflow DB (SQLite in its home), not the one a cluster stack of an earlier test put
+        # in this process's environment.
+        os.environ.pop("AKKO_AIRFLOW_DB", None)
         project = load_project(root)
         auth.check_keycloak(project)
         settings = airflow_environment(project)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW_", "AKKO_"))}
     env.update(settings)
-    env.update(shared_secrets(project.airflow_home))
+    env.update(shared_secrets(project.airflow_home, environ={}))  # every key: none comes from os.environ here
     env.update(
         {
             "AKKO_TEST_KEYCLOAK_SECRET": keycloak.client_secret,
