@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from akko_orchestrator.plan.builder import build_plan
-from akko_orchestrator.spec import reference
+from akko_orchestrator.spec import reference, reference_text
 from akko_orchestrator.spec.loader import load_spec
 from akko_orchestrator.spec.scaffold import scaffold
 from akko_orchestrator.spec.schema import json_schema
@@ -80,11 +80,11 @@ def test_there_are_examples() -> None:
     assert EXAMPLES, "pipelines/ has no example spec"
 
 
-@pytest.mark.parametrize("name", sorted(reference.EXAMPLES))
+@pytest.mark.parametrize("name", sorted(reference_text.EXAMPLES))
 def test_reference_example_validates(
     name: str, tmp_path: Path, validator: jsonschema.Draft202012Validator
 ) -> None:
-    text = reference.example_pipeline(reference.EXAMPLES[name])
+    text = reference.example_pipeline(reference_text.EXAMPLES[name])
     assert schema_errors(validator, text) == []
     spec = tmp_path / "example.yaml"
     spec.write_text(text)
