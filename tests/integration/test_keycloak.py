@@ -134,9 +134,12 @@ def airflow_api(keycloak: KeycloakStack, tmp_path_factory: pytest.TempPathFactor
     _project(root, keycloak.url)
     port = free_port()
     with mock.patch.dict(os.environ, {"AKKO_TEST_KEYCLOAK_SECRET": keycloak.client_secret}):
-        # This project's own Airflow DB (SQLite in its home), not the one a cluster stack of an earlier test put
-        # in this process's environment.
-        os.environ.pop("AKKO_AIRFLOW_DB", None)
+        # This project's own state, profile and Airflow DB (SQLite in its home), not what earlier tests (a cluster
+        # stack's env file, an `akko run`) left in this process's environment.
+        for key in [
+            k for k in os.environ if k.startswith(("AKKO_", "AIRFLOW_")) and k != "AKKO_TEST_KEYCLOAK_SECRET"
+        ]:
+            del os.environ[key]
         project = load_project(root)
         auth.check_keycloak(project)
         settings = airflow_environment(project)
