@@ -64,13 +64,15 @@ def test_a_marker_of_an_earlier_version_is_ignored_and_private_files_become_priv
 def test_user_environ_leaves_out_what_apply_set_for_a_project(tmp_path: Path, monkeypatch) -> None:
     """Airflow processes started later for another project (the stack's Celery Airflow) must not inherit the
     home, folders and password file AKKO set here for an earlier project; the user's own settings stay."""
+    import os
+
     from akko_orchestrator.config.project import load_project
 
     (tmp_path / "akko.yaml").write_text("project: p\n")
+    for key in [k for k in os.environ if k.startswith(("AIRFLOW_", "AKKO_"))]:  # what earlier tests left
+        monkeypatch.delenv(key)
     monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "7")  # the user's own
-    for key in environment.airflow_environment(load_project(tmp_path)):
-        monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(environment, "_APPLIED", {})
     # os.environ only: an Airflow other unit tests imported keeps its configuration.
     monkeypatch.setattr(environment, "_sync_loaded_config", lambda: None)
