@@ -23,4 +23,6 @@ fi
 uv sync --locked --quiet
 uv run --locked ruff check src tests benchmarks
 uv run --locked ruff format --check src tests benchmarks
-uv run --locked pytest "$@"
+# Two workers (pytest-xdist): a module, and all tests on the cluster stack, each stay on one worker
+# (tests/conftest.py). AKKO_TEST_WORKERS=0 runs everything in this process.
+uv run --locked pytest -n "${AKKO_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -43,3 +43,13 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AKKO_STATE_DIR", str(root / ".akko"))
     monkeypatch.delenv("AKKO_PROFILE", raising=False)
     return root
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (scripts/test.sh runs two workers): each module stays on one
+    worker (its module fixtures start once), and every test on the session's cluster stack (Trino, Spark Connect,
+    PostgreSQL) shares one worker, so the stack starts once and two stacks never compete for the two cores."""
+    for item in items:
+        uses_stack = "cluster_stack" in getattr(item, "fixturenames", ())
+        group = "cluster-stack" if uses_stack else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
