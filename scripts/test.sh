@@ -21,6 +21,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-s
 fi
 
 uv sync --locked --quiet
+# Many tests start Python processes (Airflow task runners, dag-processors, `akko` CLIs): with bytecode writing
+# off (some CI images set PYTHONDONTWRITEBYTECODE) each would compile Airflow's modules again, ~15 s apiece.
+unset PYTHONDONTWRITEBYTECODE
 uv run --locked ruff check src tests benchmarks
 uv run --locked ruff format --check src tests benchmarks
 # Two workers (pytest-xdist): a module, and all tests on the cluster stack, each stay on one worker
