@@ -68,9 +68,10 @@ def start_airflow_stats() -> None:
     """Configure Airflow's metrics client in this process from `[metrics]` as it is now.
 
     Airflow's scheduler, dag-processor, API server and task runner each do this when they start; `dag.test()`
-    (`akko run`, `akko demo`) goes through none of them, so its DAG run and task metrics, and AKKO's, would be
-    dropped. Airflow keeps two copies of the client: Airflow core's (DAG runs, the scheduling loop) and the Task
-    SDK's (task instances, and AKKO's metrics from task code). Both are set; with StatsD off they send nothing.
+    (`akko run`, `akko demo`) goes through none of them: its DAG run metrics would be dropped, and its task
+    metrics (AKKO's too) would depend on which import happened to configure the client first. Airflow keeps two
+    copies of the client: Airflow core's (DAG runs, the scheduling loop) and the Task SDK's (task instances, and
+    AKKO's metrics from task code). Both are set; with StatsD off they send nothing.
     """
     from airflow.configuration import conf
     from airflow.observability import stats as core_stats
