@@ -20,6 +20,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-s
   fi
 fi
 
+# Prometheus' statsd_exporter, the Helm chart's version, for tests/e2e/test_metrics.py (skipped without it).
+GO="$(command -v go || echo /usr/local/go/bin/go)"
+if [ ! -x "$HOME/go/bin/statsd_exporter" ] && ! command -v statsd_exporter >/dev/null && [ -x "$GO" ]; then
+  GOBIN="$HOME/go/bin" "$GO" install github.com/prometheus/statsd_exporter@v0.28.0 \
+    || echo "statsd_exporter not built: its test will be skipped" >&2
+fi
+
 uv sync --locked --quiet
 # Many tests start Python processes (Airflow task runners, dag-processors, `akko` CLIs): with bytecode writing
 # off (some CI images set PYTHONDONTWRITEBYTECODE) each would compile Airflow's modules again, ~15 s apiece.

@@ -179,3 +179,15 @@ def test_no_secret_is_written_in_the_values() -> None:
             assert key not in values, f"{path.name}: {key} inline; use {key}SecretName"
         assert "metadataConnection" not in values.get("data", {})
         assert "password" not in values.get("redis", {})
+
+
+def test_statsd_is_on_with_akkos_mappings_and_prefix(common: dict) -> None:
+    from akko_orchestrator.observability.settings import DEFAULT_PREFIX
+
+    mappings = yaml.safe_load((REPO / "deploy" / "statsd" / "akko-mappings.yaml").read_text())["mappings"]
+    assert common["statsd"]["enabled"] is True
+    assert common["statsd"]["extraMappings"] == mappings  # the chart's exporter labels AKKO's metrics too
+    # the chart sets [metrics] statsd_prefix `airflow` unless told otherwise: the prefix the mappings match
+    assert common.get("config", {}).get("metrics", {}).get("statsd_prefix", "airflow") == DEFAULT_PREFIX
+    assert all(m["match"].startswith(f"{DEFAULT_PREFIX}.akko.") for m in mappings)
+    assert common["images"]["statsd"]["repository"] == "quay.io/prometheus/statsd-exporter"

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from akko_orchestrator.errors import ConfigError
+from akko_orchestrator.observability.settings import MetricsSettings
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
 
@@ -250,6 +251,7 @@ class ProjectConfig(ConfigModel):
         "`akko validate` and again when a step runs (real paths: a symlink out of the project is outside).",
     )
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     teams: dict[str, TeamSettings] = Field(
         default_factory=dict,
         description="Tenants. Empty: no isolation. Otherwise every pipeline's `team` must be one of them, and its "

@@ -109,6 +109,8 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
         raise
     selected = _apply_env_overrides(expanded)
     raw = {**raw, "profile": name, "profiles": {**profiles, name: selected}}
+    if isinstance(raw.get("metrics"), dict):  # the StatsD host differs per machine: ${VAR:-default}
+        raw["metrics"] = _expand_env(raw["metrics"], "metrics")
     # Only the selected profile must resolve its ${VARS}; the others are validated once selected.
     raw["profiles"] = {k: (v if k == name else {}) for k, v in raw["profiles"].items()}
     try:

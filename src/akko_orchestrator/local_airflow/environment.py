@@ -49,6 +49,7 @@ except ImportError:  # Airflow without AKKO installed: nothing to preload
 
 def airflow_environment(project: Project) -> dict[str, str]:
     from akko_orchestrator.local_airflow.auth import auth_settings, sync_team_bundles, team_mode
+    from akko_orchestrator.observability.settings import airflow_settings as metrics_settings
 
     home = project.airflow_home
     if team_mode(project):
@@ -71,6 +72,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AKKO_PROJECT_DIR": str(project.root),
         "AKKO_PROFILE": project.profile_name,
         **auth_settings(project),  # a profile's `airflow.auth: keycloak` (none for `simple`)
+        **metrics_settings(project),  # akko.yaml `metrics:`: Airflow's StatsD (and so AKKO's metrics)
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError, SpecError, SpecIssue
 from akko_orchestrator.local_airflow import environment
+from akko_orchestrator.observability.settings import start_airflow_stats
 
 ProgressCallback = Callable[[str, str, int, str | None], None]  # event, task_id, map_index, detail
 
@@ -112,6 +113,7 @@ def run_pipeline(
     conf: dict[str, Any] | None = None,
 ) -> RunReport:
     environment.apply(project)
+    start_airflow_stats()  # no scheduler or task runner does it for dag.test()
     shim = pipeline_shim(project, pipeline_id)
     dag = _load_dag(shim, pipeline_id)
     environment.ensure_database()

@@ -6,6 +6,7 @@ serialization stays small and deterministic. Heavy imports (pyiceberg, DuckDB) h
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,13 @@ class AkkoStepOperator(BaseOperator):
             "tryNumber": ctx.try_number,
             "profile": ctx.project.profile_name,
         }
+        started, outcome = time.monotonic(), "failed"
         try:
             ctx.check_step(self.planned)  # the team's rules, again, before anything is read or written
             ctx.lineage.read(self.lineage_reads())
-            return self.run(ctx, context)
+            result = self.run(ctx, context)
+            outcome = "success"
+            return result
         except Exception as exc:
             from akko_orchestrator.config.tenancy import TenancyError
             from akko_orchestrator.quality.report import ChecksFailed
@@ -75,6 +79,9 @@ class AkkoStepOperator(BaseOperator):
                 raise AirflowFailException(str(exc)) from None
             raise
         finally:
+            from akko_orchestrator.observability.metrics import step_finished
+
+            step_finished(self.pipeline_id, ti.task_id, time.monotonic() - started, outcome)
             ctx.close()
 
     def run(self, ctx: Any, context: Any) -> Any:  # pragma: no cover - abstract

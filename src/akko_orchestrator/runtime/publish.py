@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.wap import MainMoved, audit_branch, find_published, publish, verify_branch
 from akko_orchestrator.lakehouse.writer import WriteResult
+from akko_orchestrator.observability import metrics
 from akko_orchestrator.quality.report import CheckReport, ChecksFailed
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.failpoints import failpoint
@@ -51,6 +52,7 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
         written = write(None)
         failpoint("after-write")
         ctx.lineage.wrote(output.table, written.snapshot_id, rows=written.rows, mode=output.mode)
+        metrics.table_written(ctx, written)
         return written
     branch = audit_branch(ctx.pipeline_id, ctx.step_id)
     for attempt in range(1, REPLAYS + 1):
@@ -66,6 +68,7 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
             )
         except MainMoved as moved:
             log.warning("%s: writing again (attempt %d)", moved, attempt + 1)
+            metrics.commit_conflict(ctx, output.table, "replayed")
             _back_off(attempt)
             continue
         finally:
@@ -88,17 +91,24 @@ def guarded_write(ctx: StepContext, output: Output, checks: list[Check], write: 
             )
         except MainMoved as moved:
             if output.mode == "overwrite":
+                metrics.commit_conflict(ctx, output.table, "failed")
                 raise AkkoError(
                     f"{moved}; an overwrite is not replayed over another writer's data: run this step again "
                     "once it is done"
                 ) from None
             log.warning("%s: replaying this step's write on top of it (attempt %d)", moved, attempt + 1)
+            metrics.commit_conflict(ctx, output.table, "replayed")
             _back_off(attempt)
             continue
         failpoint("after-publish")
         ctx.lineage.wrote(output.table, snapshot_id, **facts)
         log.info("published %s: main -> snapshot %s", output.table, snapshot_id)
-        return dataclasses.replace(written, snapshot_id=snapshot_id, branch=None, checks=report.summary())
+        published = dataclasses.replace(
+            written, snapshot_id=snapshot_id, branch=None, checks=report.summary()
+        )
+        metrics.table_written(ctx, published)
+        return published
+    metrics.commit_conflict(ctx, output.table, "failed")
     raise AkkoError(
         f"{output.table}: main kept moving under {REPLAYS} replays of this step's write; try again"
     )
@@ -149,6 +159,7 @@ def audit(ctx: StepContext, output: Output, checks: list[Check], written: WriteR
         catalog=ctx.catalog,
     )
     log.info("%s", report.text(samples=not report.passed))
+    metrics.checks_judged(ctx, report)
     record(ctx.platform_catalog, report, ctx.snapshot_properties)  # akko.check_results: AKKO's own table
     return report
 

@@ -1,0 +1,1 @@
+"""Metrics: Airflow's StatsD metrics turned on from akko.yaml, and AKKO's own per pipeline and table."""
