@@ -3,6 +3,7 @@ plain text out, so every message is testable without Airflow; nothing secret goe
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,13 +53,25 @@ def deadline_message(
     run = (context or {}).get("dag_run") or {}
     missed = (context or {}).get("deadline") or {}
     lines = [
-        f"deadline: {deadline} ({missed.get('deadline_time', '?')})",
+        f"deadline: {deadline} ({_utc(missed.get('deadline_time'))})",
         f"run: {run.get('dag_run_id') or run.get('run_id') or '?'} (state {run.get('state', '?')})",
         *_tables(tables),
     ]
     return Message(
         f"AKKO: pipeline {pipeline} missed its deadline", _body(f"{pipeline} missed its deadline", lines)
     )
+
+
+def _utc(moment: Any) -> str:
+    """`2026-12-07 06:00 UTC` from a datetime or its ISO text (the scheduler's context may carry either)."""
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if not isinstance(moment, dt.datetime):
+        return "?"
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _body(headline: str, lines: list[str]) -> str:
