@@ -155,5 +155,7 @@ def test_no_secret_in_any_output(runs: dict, receivers: tuple[SlackReceiver, Smt
     assert set(slack.paths) == {WEBHOOK_PATH}
     assert "SECRETTOKEN" not in runs["logs"]
     logs = {log: log.read_text(errors="replace") for log in (runs["root"] / ".akko").rglob("*.log")}
-    assert any("alert sent to Slack (connection akko_slack)" in text for text in logs.values())  # the run's log
+    assert any(
+        "alert sent to Slack (connection akko_slack)" in text for text in logs.values()
+    )  # the run's log
     assert [log for log, text in logs.items() if "SECRETTOKEN" in text] == []

@@ -65,6 +65,9 @@ def test_akko_yaml_alerts_read_as_yaml_1_1_and_located_when_wrong(tmp_path: Path
     raw = yaml.safe_load(akko_yaml.read_text())["alerts"]  # what parse time reads: `on` is True here
     with pytest.raises(SpecError) as caught:
         project_alert_rules(raw, akko_yaml)
+    with pytest.raises(SpecError) as loading:  # `akko validate` and every command reading the project
+        load_project(tmp_path)
+    assert str(loading.value) == str(caught.value)
     assert str(caught.value).splitlines() == [
         "akko.yaml:3:10: alerts[0].on[0]: 'falure' is not allowed; expected 'failure', 'check_warning' or "
         "'deadline_missed' (did you mean `failure`?)",
