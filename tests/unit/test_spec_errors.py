@@ -51,6 +51,20 @@ CASES: dict[str, list[tuple[str, int, int, str, str, str | None]]] = {
             None,
         ),
     ],
+    "alert_errors": [
+        (
+            "spec.yaml", 6, 19, "alerts[0].on[1]",
+            "'check_warnings' is not allowed; expected 'failure', 'check_warning' or 'deadline_missed'",
+            "did you mean `check_warning`?",
+        ),
+        ("spec.yaml", 9, 5, "alerts[1].emial", "unknown field", "did you mean `email`?"),
+        ("spec.yaml", 10, 5, "alerts[2]", "give exactly one target: `slack` or `email`", None),
+        ("spec.yaml", 12, 17, "alerts[3].email.to", "not an e-mail address: data-team", None),
+        (
+            "spec.yaml", 13, 16, "deadline.by", "'6am' is not a UTC time of day",
+            "write HH:MM on 24 hours, e.g. `06:00`",
+        ),
+    ],
     "check_errors": [
         (
             "spec.yaml", 10, 9, "steps[0].checks[0]",

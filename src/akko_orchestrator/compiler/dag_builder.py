@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from akko_orchestrator.compiler.alerting import deadline_alerts, task_alert_args
 from akko_orchestrator.compiler.assets import table_asset
 from akko_orchestrator.plan.model import Plan, PlannedStep
+from akko_orchestrator.spec.alerts import AlertRule
 from akko_orchestrator.spec.models import AssetSchedule, Pipeline, duration_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
 
-def build_dag(plan: Plan, spec_file: str, lakehouse: str) -> DAG:
+def build_dag(
+    plan: Plan, spec_file: str, lakehouse: str, project_alerts: list[AlertRule] | None = None
+) -> DAG:
+    """`project_alerts`: akko.yaml's alert rules, which the spec's own `alerts` extend."""
     from airflow.sdk import DAG
 
     pipeline = plan.pipeline
@@ -28,12 +33,14 @@ def build_dag(plan: Plan, spec_file: str, lakehouse: str) -> DAG:
         tags=sorted({*pipeline.tags, f"team:{pipeline.team}", "akko"}),
         default_args=_default_args(pipeline),
         doc_md=_doc(plan, spec_file),
+        deadline=deadline_alerts(plan, project_alerts or []) or None,
     )
+    alert_args = task_alert_args(plan, project_alerts or [])
     with dag:
         ends: dict[str, Any] = {}
         starts: dict[str, Any] = {}
         for planned in plan.steps:
-            starts[planned.id], ends[planned.id] = _add_step(planned, plan, spec_file, assets)
+            starts[planned.id], ends[planned.id] = _add_step(planned, plan, spec_file, assets, alert_args)
         for planned in plan.steps:
             for upstream in planned.upstream:
                 ends[upstream] >> starts[planned.id]
@@ -73,7 +80,9 @@ def _default_args(pipeline: Pipeline) -> dict[str, Any]:
     return args
 
 
-def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets) -> dict[str, Any]:
+def _step_args(
+    planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets, alert_args: dict[str, Any]
+) -> dict[str, Any]:
     step = planned.step
     args: dict[str, Any] = {
         "spec_file": spec_file,
@@ -82,6 +91,7 @@ def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets
         "planned": planned,
         "inlets": [assets[t] for t in planned.reads],
         "doc_md": step.description,
+        **alert_args,  # on_failure_callback, warning_targets (compiler/alerting.py)
     }
     if step.retries is not None:
         args["retries"] = step.retries
@@ -92,11 +102,13 @@ def _step_args(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets
     return args
 
 
-def _add_step(planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets) -> tuple[Any, Any]:
+def _add_step(
+    planned: PlannedStep, plan: Plan, spec_file: str, assets: _Assets, alert_args: dict[str, Any]
+) -> tuple[Any, Any]:
     """Add a step's task(s); return its first and last task for wiring dependencies."""
     from akko_orchestrator.operators import steps as ops
 
-    args = _step_args(planned, plan, spec_file, assets)
+    args = _step_args(planned, plan, spec_file, assets, alert_args)
     outlets = [assets[planned.writes]] if planned.writes else []
     if planned.dbt is not None:
         return _add_dbt(planned, args, assets)

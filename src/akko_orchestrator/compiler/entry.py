@@ -8,7 +8,8 @@ Parse time matters (Airflow re-parses every shim, each in a fresh process), so e
 - `sql_reads`: the tables each SQL text reads (parsing SQL with sqlglot is the slowest part of planning);
 - `spec`: the spec file's YAML document as JSON (JSON loads ~50x faster than YAML); it is still validated with
   the spec models on every load, and any mismatch or error falls back to reading the YAML;
-- `project`: akko.yaml's `lakehouse` name, default `profile`, profiles' engine kinds and `teams` (tenancy).
+- `project`: akko.yaml's `lakehouse` name, default `profile`, profiles' engine kinds, `teams` (tenancy) and
+  `alerts` (connection ids and addresses).
 
 The active profile's name (AKKO_PROFILE, else akko.yaml's `profile`) picks the steps of this DAG: a step limited to
 other `profiles` is left out. Nothing else of a profile (endpoints, secrets) is read at parse time. akko.yaml's
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from akko_orchestrator import __version__
+from akko_orchestrator.config.alerts import normalized
 from akko_orchestrator.config.project import PROJECT_FILE, find_root
 from akko_orchestrator.plan.builder import build_plan
 from akko_orchestrator.plan.model import Plan
@@ -61,10 +63,15 @@ def load_dag(shim_file: str, spec_relpath: str) -> DAG | None:
     shim = Path(shim_file)
     spec = (shim.parent / spec_relpath).resolve()
     root = find_root(spec.parent)
-    plan, lakehouse = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json")
+    plan, project = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json")
     if not plan.steps:
         return None
-    return build_dag(plan, str(spec), lakehouse)
+    from akko_orchestrator.config.alerts import project_alert_rules
+
+    alerts = project_alert_rules(
+        project["alerts"], root / PROJECT_FILE
+    )  # a broken rule: this DAG's import error
+    return build_dag(plan, str(spec), project["lakehouse"], alerts)
 
 
 def compile_plan(spec: Path, root: Path, cache_file: Path | None = None, profile: str | None = None) -> Plan:
@@ -73,7 +80,9 @@ def compile_plan(spec: Path, root: Path, cache_file: Path | None = None, profile
     return _compile(spec, root, cache_file, profile)[0]
 
 
-def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | None = None) -> tuple[Plan, str]:
+def _compile(
+    spec: Path, root: Path, cache_file: Path | None, profile: str | None = None
+) -> tuple[Plan, dict[str, Any]]:
     display = os.path.relpath(spec, root) if spec.is_relative_to(root) else str(spec)
     stored = _read_cache(cache_file)
     sql_reads = dict(stored.get("sql_reads", {}))
@@ -85,7 +94,6 @@ def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | Non
 
     tenancy = Tenancy.from_raw(project_entry["teams"])
     plan = build_plan(pipeline, source, sql_reads, profile, engine, tenancy=tenancy)
-    lakehouse = project_entry["lakehouse"]
     if cache_file is not None:
         updated = {
             "version": __version__,
@@ -97,7 +105,7 @@ def _compile(spec: Path, root: Path, cache_file: Path | None, profile: str | Non
         updated = {key: value for key, value in updated.items() if value is not None}
         if updated != stored:
             _write_cache(cache_file, updated)
-    return plan, lakehouse
+    return plan, project_entry
 
 
 def _digest(text: str) -> str:
@@ -199,6 +207,7 @@ def _project_entry(root: Path, entry: Any) -> dict[str, Any]:
         and isinstance(entry.get("profile"), str)
         and isinstance(entry.get("engines"), dict)
         and isinstance(entry.get("teams"), dict)
+        and "alerts" in entry
     ):
         return entry
     return {"sha": sha, **_project_names(text)}
@@ -241,7 +250,8 @@ def lakehouse_name(root: Path) -> str:
 
 
 def _project_names(akko_yaml: str) -> dict[str, Any]:
-    """Lakehouse name, default profile, each profile's engine kind and the teams: plain names, never a secret."""
+    """Lakehouse name, default profile, each profile's engine kind, the teams and the alert rules (connection ids
+    and addresses): plain names, never a secret."""
     try:
         data = yaml.safe_load(akko_yaml) or {}
     except yaml.YAMLError:
@@ -258,4 +268,5 @@ def _project_names(akko_yaml: str) -> dict[str, Any]:
         "profile": str(data.get("profile") or "local"),
         "engines": engines,
         "teams": data.get("teams") or {},  # not a mapping: Tenancy.from_raw refuses it (the import error)
+        "alerts": normalized(data.get("alerts")) or [],  # checked when the DAG is built (config/alerts.py)
     }

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from akko_orchestrator.config.alerts import ProjectAlerts
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.observability.settings import MetricsSettings
 
@@ -258,6 +259,11 @@ class ProjectConfig(ConfigModel):
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
+    alerts: ProjectAlerts = Field(
+        default_factory=list,
+        description="Default alert rules of every pipeline (failures, check warnings, missed deadlines to Slack "
+        "or e-mail through Airflow connections); a spec's `alerts` add to them. See docs/alerts.md.",
+    )
 
     @field_validator("teams")
     @classmethod

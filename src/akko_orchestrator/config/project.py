@@ -113,6 +113,9 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
         raw["metrics"] = _expand_env(raw["metrics"], "metrics")
     # Only the selected profile must resolve its ${VARS}; the others are validated once selected.
     raw["profiles"] = {k: (v if k == name else {}) for k, v in raw["profiles"].items()}
+    from akko_orchestrator.config.alerts import project_alert_rules
+
+    project_alert_rules(raw.get("alerts"), root / PROJECT_FILE)  # a broken rule: located in akko.yaml
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:

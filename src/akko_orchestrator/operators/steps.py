@@ -29,9 +29,11 @@ class AkkoStepOperator(BaseOperator):
         planned: PlannedStep,
         akko_step: str | None = None,
         team: str | None = None,
+        warning_targets: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.warning_targets = warning_targets or []  # alert targets of `check_warning` (alerts/notify.py)
         self.spec_file = spec_file
         self.pipeline_id = pipeline_id
         self.team = team  # the pipeline's team: with akko.yaml `teams`, what the step may touch
@@ -67,7 +69,6 @@ class AkkoStepOperator(BaseOperator):
             ctx.lineage.read(self.lineage_reads())
             result = self.run(ctx, context)
             outcome = "success"
-            return result
         except Exception as exc:
             from akko_orchestrator.config.tenancy import TenancyError
             from akko_orchestrator.quality.report import ChecksFailed
@@ -83,6 +84,19 @@ class AkkoStepOperator(BaseOperator):
 
             step_finished(self.pipeline_id, ti.task_id, time.monotonic() - started, outcome)
             ctx.close()
+        self._alert_warnings(result, context)
+        return result
+
+    def _alert_warnings(self, result: Any, context: Any) -> None:
+        """A step that published with `warn` checks failing alerts; an alert that cannot go out never fails it."""
+        if not self.warning_targets:
+            return
+        from akko_orchestrator.alerts.notify import send_check_warnings
+
+        try:
+            send_check_warnings(self.pipeline_id, self.akko_step, result, self.warning_targets, context)
+        except Exception:  # noqa: BLE001 - alerts are best effort; the step's data is published
+            self.log.exception("check-warning alert failed")
 
     def run(self, ctx: Any, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

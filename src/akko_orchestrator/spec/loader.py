@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from akko_orchestrator.errors import SpecError, SpecIssue
+from akko_orchestrator.spec.alerts import TIME_OF_DAY
 from akko_orchestrator.spec.models import (
     DURATION,
     IDENT,
@@ -40,23 +41,26 @@ def load_spec(path: Path, display_path: str | None = None) -> tuple[Pipeline, Sp
         raise SpecError(_issues_from(exc, source)) from None
 
 
-def _issues_from(exc: ValidationError, source: SpecSource) -> list[SpecIssue]:
+def _issues_from(
+    exc: ValidationError, source: SpecSource, root: type[BaseModel] = Pipeline
+) -> list[SpecIssue]:
+    """Located issues of a document validated by `root` (a spec: `Pipeline`; akko.yaml: config/alerts.py)."""
     issues: dict[tuple[Loc, str], SpecIssue] = {}
     union_locs: dict[Loc, int] = {}
     for error in exc.errors(include_url=False):
         loc, via_union = _clean_loc(error["loc"], source.data, missing=error["type"] == "missing")
-        issue = _issue_for(error, loc, source)
+        issue = _issue_for(error, loc, source, root)
         if via_union:
             union_locs[loc] = union_locs.get(loc, 0) + 1
             if union_locs[loc] > 1:  # the value matches no member of a union: one message, not one per member
-                issue = _union_issue(loc, error, source)
+                issue = _union_issue(loc, error, source, root)
                 issues.pop((loc, "union"), None)
         issues.setdefault((loc, issue.reason if not via_union else "union"), issue)
     return _drop_shallow_union_duplicates(list(issues.values()))
 
 
-def _union_issue(loc: Loc, error: dict[str, Any], source: SpecSource) -> SpecIssue:
-    field = _field_info(loc, source.data)
+def _union_issue(loc: Loc, error: dict[str, Any], source: SpecSource, root: type[BaseModel]) -> SpecIssue:
+    field = _field_info(loc, source.data, root)
     expected = field.description.rstrip(".") if field is not None and field.description else None
     reason = f"{_describe(error['input'])} is not allowed here"
     return source.issue(loc, reason + (f"; expected {expected}" if expected else ""))
@@ -99,10 +103,10 @@ def _has_index(node: list[Any], part: Any) -> bool:
     return isinstance(part, int) and 0 <= part < len(node)
 
 
-def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource) -> SpecIssue:
+def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource, root: type[BaseModel]) -> SpecIssue:
     kind = error["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], source.data)
+        allowed = _allowed_keys(loc[:-1], source.data, root)
         return source.issue(loc, "unknown field", _did_you_mean(str(loc[-1]), allowed), key=True)
     if kind == "missing":
         where = f"to {format_loc(loc[:-1])}" if loc[:-1] else "at the top level"
@@ -157,6 +161,7 @@ _PATTERNS = {
         "write `module:function`, e.g. `my_functions:build`",
     ),
     PERCENT: ("a percentage", "write a number followed by %, e.g. `10%`"),
+    TIME_OF_DAY: ("a UTC time of day", "write HH:MM on 24 hours, e.g. `06:00`"),
 }
 _KINDS = {
     dict: "a mapping",
@@ -215,22 +220,22 @@ def _kind_of(value: Any) -> str:
     return next((name for cls, name in _KINDS.items() if type(value) is cls), type(value).__name__)
 
 
-def _field_info(loc: Loc, data: Any) -> FieldInfo | None:
+def _field_info(loc: Loc, data: Any, root: type[BaseModel]) -> FieldInfo | None:
     """The pydantic field a document path leads to (None for list items or unknown paths)."""
     if not loc or isinstance(loc[-1], int):
         return None
-    model = _model_at(loc[:-1], data)
+    model = _model_at(loc[:-1], data, root)
     return model.model_fields.get(str(loc[-1])) if model is not None else None
 
 
-def _allowed_keys(loc: Loc, data: Any) -> list[str]:
-    model = _model_at(loc, data)
+def _allowed_keys(loc: Loc, data: Any, root: type[BaseModel]) -> list[str]:
+    model = _model_at(loc, data, root)
     return list(model.model_fields) if model is not None else []
 
 
-def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+def _model_at(loc: Loc, data: Any, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that validates the mapping at `loc` (steps resolved by their `kind`)."""
-    annotation: Any = Pipeline
+    annotation: Any = root
     node = data
     for part in loc:
         model = _resolve(annotation, node)

@@ -1,47 +1,42 @@
 """Typed pipeline spec models. They validate a spec and generate its JSON Schema (`akko schema`).
 
 Every model forbids unknown keys so a typo is an error with a "did you mean", never a silently ignored field.
+Shared formats live in spec/base.py, checks in spec/checks.py, alerts and deadlines in spec/alerts.py; all are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-IDENT = r"^[a-z][a-z0-9_]*$"
-TABLE = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
-DURATION = r"^\d+(\.\d+)?(ms|s|m|h|d)$"
-PARTITION = r"^(?:[a-z_][a-z0-9_]*|(?:year|month|day|hour)\([a-z_][a-z0-9_]*\)|(?:bucket|truncate)\(\d+,\s*[a-z_][a-z0-9_]*\))$"
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-FILE_FORMATS = ("csv", "parquet", "json")
-
-Identifier = Annotated[str, Field(pattern=IDENT, max_length=100)]
-TableName = Annotated[str, Field(pattern=TABLE, description="Iceberg table as `namespace.table`.")]
-Duration = Annotated[str, Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`.")]
-
-
-def duration_seconds(text: str) -> float:
-    """'90s' -> 90.0, '5m' -> 300.0."""
-    match = re.match(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$", text)
-    if match is None:
-        raise ValueError(f"not a duration: {text!r}")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-
-
-def file_format(files: str | None, declared: str | None) -> str | None:
-    """The declared format, else the one the file extension names (jsonl/ndjson are json), else None."""
-    if declared:
-        return declared
-    suffix = (files or "").rsplit(".", 1)[-1].lower()
-    return {"jsonl": "json", "ndjson": "json"}.get(suffix, suffix if suffix in FILE_FORMATS else None)
-
-
-class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from akko_orchestrator.spec.alerts import AlertRule, Deadline
+from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
+    DURATION,
+    FILE_FORMATS,
+    IDENT,
+    PARTITION,
+    TABLE,
+    Duration,
+    Identifier,
+    SpecModel,
+    TableName,
+    duration_seconds,
+    file_format,
+)
+from akko_orchestrator.spec.checks import (  # noqa: F401 - re-exported
+    CHECK_KINDS,
+    PERCENT,
+    AcceptedValues,
+    Check,
+    Freshness,
+    RangeCheck,
+    Relationship,
+    RowCount,
+)
 
 
 class Output(SpecModel):
@@ -131,120 +126,6 @@ class IngestSource(SpecModel):
     @property
     def is_glob(self) -> bool:
         return self.files is not None and any(ch in self.files for ch in "*?[")
-
-
-CHECK_KINDS = (
-    "not_null",
-    "unique",
-    "accepted_values",
-    "range",
-    "row_count",
-    "freshness",
-    "relationships",
-    "expression",
-    "sql",
-)
-PERCENT = r"^\d+(\.\d+)?%$"
-Scalar = str | int | float | bool
-Bound = int | float | date | datetime | str
-
-
-class AcceptedValues(SpecModel):
-    """Every non-NULL value of `column` is one of `values`."""
-
-    column: Identifier
-    values: list[Scalar] = Field(min_length=1, description="Every non-NULL value must be one of these.")
-
-
-class RangeCheck(SpecModel):
-    """Inclusive bounds: numbers, or ISO dates/timestamps for date and timestamp columns."""
-
-    column: Identifier
-    min: Bound | None = None
-    max: Bound | None = None
-
-    @model_validator(mode="after")
-    def _a_bound(self) -> RangeCheck:
-        if self.min is None and self.max is None:
-            raise ValueError("give `min`, `max` or both")
-        return self
-
-
-class RowCount(SpecModel):
-    """Absolute bounds on the table's rows after the write, and/or change relative to the rows before it."""
-
-    min: int | None = Field(None, ge=0)
-    max: int | None = Field(None, ge=0)
-    max_shrink: Annotated[str, Field(pattern=PERCENT)] | None = Field(
-        None, description="e.g. `10%`: fail if the table loses more than 10% of its rows in this write."
-    )
-    max_growth: Annotated[str, Field(pattern=PERCENT)] | None = Field(
-        None, description="e.g. `200%`: fail if the table grows by more than that in this write."
-    )
-
-    @model_validator(mode="after")
-    def _a_bound(self) -> RowCount:
-        if all(v is None for v in (self.min, self.max, self.max_shrink, self.max_growth)):
-            raise ValueError("give at least one of `min`, `max`, `max_shrink`, `max_growth`")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"`min` ({self.min}) is above `max` ({self.max})")
-        return self
-
-
-class Freshness(SpecModel):
-    """The newest value of `column` is at most `max_age` old when the check runs (a date counts until its end;
-    a timestamp without time zone is read as UTC)."""
-
-    column: Identifier = Field(description="A timestamp or date column.")
-    max_age: Duration = Field(description="The newest value must be at most this old, e.g. `26h`.")
-
-
-class Relationship(SpecModel):
-    """Every non-NULL `column` value exists as `field` in table `to` (a foreign key)."""
-
-    column: Identifier
-    to: TableName
-    field: Identifier | None = Field(None, description="Default: the same name as `column`.")
-
-
-class Check(SpecModel):
-    """One data-quality check on the step's output table, run on the written data before it is published."""
-
-    name: Identifier | None = Field(None, description="Default: the kind and its columns, e.g. `unique_id`.")
-    severity: Literal["error", "warn"] = Field(
-        "error", description="`error` blocks the publish; `warn` reports and publishes."
-    )
-    not_null: list[Identifier] | None = Field(None, description="Columns that must never be NULL.")
-    unique: list[Identifier] | None = Field(
-        None, description="Columns whose combined value is unique (rows with a NULL key are not compared)."
-    )
-    accepted_values: AcceptedValues | None = None
-    range: RangeCheck | None = None
-    row_count: RowCount | None = None
-    freshness: Freshness | None = None
-    relationships: Relationship | None = None
-    expression: str | None = Field(None, description="A Trino SQL condition every row must meet.")
-    sql: str | None = Field(None, description="A Trino SQL query returning the failing rows (none: pass).")
-
-    @field_validator("not_null", "unique", mode="before")
-    @classmethod
-    def _columns(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Check:
-        given = [kind for kind in CHECK_KINDS if getattr(self, kind) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"give exactly one check kind of {', '.join(CHECK_KINDS)} (got {', '.join(given) or 'none'})"
-            )
-        if self.kind in ("not_null", "unique") and not getattr(self, self.kind):
-            raise ValueError(f"`{self.kind}` needs at least one column")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(kind for kind in CHECK_KINDS if getattr(self, kind) is not None)
 
 
 class StepBase(SpecModel):
@@ -461,6 +342,14 @@ class Pipeline(SpecModel):
         "from the cluster's operational database.",
     )
     defaults: Defaults = Field(default_factory=Defaults)
+    alerts: list[AlertRule] = Field(
+        default_factory=list,
+        description="Where failures, check warnings and a missed `deadline` are sent (Slack, e-mail), beside "
+        "akko.yaml's `alerts`: a rule for the same target replaces akko.yaml's.",
+    )
+    deadline: Deadline | None = Field(
+        None, description="When this pipeline's tables must be published; missing it sends `deadline_missed`."
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("tags")

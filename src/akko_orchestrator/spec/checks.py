@@ -1,0 +1,123 @@
+"""Data-quality check models: one `Check` per rule on a step's output table (see quality/ for how they run)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from akko_orchestrator.spec.base import Duration, Identifier, SpecModel, TableName
+
+CHECK_KINDS = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "row_count",
+    "freshness",
+    "relationships",
+    "expression",
+    "sql",
+)
+PERCENT = r"^\d+(\.\d+)?%$"
+Scalar = str | int | float | bool
+Bound = int | float | date | datetime | str
+
+
+class AcceptedValues(SpecModel):
+    """Every non-NULL value of `column` is one of `values`."""
+
+    column: Identifier
+    values: list[Scalar] = Field(min_length=1, description="Every non-NULL value must be one of these.")
+
+
+class RangeCheck(SpecModel):
+    """Inclusive bounds: numbers, or ISO dates/timestamps for date and timestamp columns."""
+
+    column: Identifier
+    min: Bound | None = None
+    max: Bound | None = None
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both")
+        return self
+
+
+class RowCount(SpecModel):
+    """Absolute bounds on the table's rows after the write, and/or change relative to the rows before it."""
+
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+    max_shrink: Annotated[str, Field(pattern=PERCENT)] | None = Field(
+        None, description="e.g. `10%`: fail if the table loses more than 10% of its rows in this write."
+    )
+    max_growth: Annotated[str, Field(pattern=PERCENT)] | None = Field(
+        None, description="e.g. `200%`: fail if the table grows by more than that in this write."
+    )
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> RowCount:
+        if all(v is None for v in (self.min, self.max, self.max_shrink, self.max_growth)):
+            raise ValueError("give at least one of `min`, `max`, `max_shrink`, `max_growth`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"`min` ({self.min}) is above `max` ({self.max})")
+        return self
+
+
+class Freshness(SpecModel):
+    """The newest value of `column` is at most `max_age` old when the check runs (a date counts until its end;
+    a timestamp without time zone is read as UTC)."""
+
+    column: Identifier = Field(description="A timestamp or date column.")
+    max_age: Duration = Field(description="The newest value must be at most this old, e.g. `26h`.")
+
+
+class Relationship(SpecModel):
+    """Every non-NULL `column` value exists as `field` in table `to` (a foreign key)."""
+
+    column: Identifier
+    to: TableName
+    field: Identifier | None = Field(None, description="Default: the same name as `column`.")
+
+
+class Check(SpecModel):
+    """One data-quality check on the step's output table, run on the written data before it is published."""
+
+    name: Identifier | None = Field(None, description="Default: the kind and its columns, e.g. `unique_id`.")
+    severity: Literal["error", "warn"] = Field(
+        "error", description="`error` blocks the publish; `warn` reports and publishes."
+    )
+    not_null: list[Identifier] | None = Field(None, description="Columns that must never be NULL.")
+    unique: list[Identifier] | None = Field(
+        None, description="Columns whose combined value is unique (rows with a NULL key are not compared)."
+    )
+    accepted_values: AcceptedValues | None = None
+    range: RangeCheck | None = None
+    row_count: RowCount | None = None
+    freshness: Freshness | None = None
+    relationships: Relationship | None = None
+    expression: str | None = Field(None, description="A Trino SQL condition every row must meet.")
+    sql: str | None = Field(None, description="A Trino SQL query returning the failing rows (none: pass).")
+
+    @field_validator("not_null", "unique", mode="before")
+    @classmethod
+    def _columns(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        given = [kind for kind in CHECK_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one check kind of {', '.join(CHECK_KINDS)} (got {', '.join(given) or 'none'})"
+            )
+        if self.kind in ("not_null", "unique") and not getattr(self, self.kind):
+            raise ValueError(f"`{self.kind}` needs at least one column")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in CHECK_KINDS if getattr(self, kind) is not None)
