@@ -1,0 +1,13 @@
+import datetime as dt
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
+
+with DAG(
+    "guard_bash",
+    schedule=None,
+    start_date=dt.datetime(2024, 1, 1),
+    default_args={"owner": "data-platform"},
+    tags=["team:demo"],
+):
+    BashOperator(task_id="shell", bash_command="echo hi")

@@ -1,0 +1,89 @@
+"""Guardrails through real Airflow: hand-written DAG files in the project's `dags/` folder, parsed by Airflow's
+DagBag in an interpreter configured as AKKO's Airflow processes are (the cluster policies come from the local
+settings AKKO writes), beside the demo pipelines' shims; then a `dag.test()` run whose tasks commit to an Iceberg
+table outside AKKO's writer and push an XCom over the limit. One subprocess (guardrails/runner.py) for all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, copy_project
+
+pytestmark = pytest.mark.e2e
+HERE = Path(__file__).parent / "guardrails"
+
+# fixture file -> (rule, line) its import error and check_dag_file must name
+EXPECTED = {
+    "bash_operator.py": ("bash-operator", 13),
+    "no_owner.py": ("dag-owner", 5),
+    "no_team.py": ("dag-team", 5),
+    "parse_io.py": ("parse-io", 8),
+    "parse_time.py": ("parse-time", 1),
+    "iceberg_outlet.py": ("iceberg-outlet", 13),
+}
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = copy_project(tmp_path_factory.mktemp("guardrails") / "project", teams=True)
+    (
+        root / "pipelines" / "banking_fraud_demo.yaml"
+    ).unlink()  # its dbt graph needs a dbt run: not this test's
+    shutil.copytree(HERE / "dags", root / "dags")
+    config = yaml.safe_load((root / "akko.yaml").read_text())
+    config["guardrails"] = {"max_parse_seconds": 1, "xcom_max_bytes": "4KB"}
+    (root / "akko.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AKKO_", "AIRFLOW"))}
+    env.update(AKKO_PROJECT_DIR=str(root), AKKO_STATE_DIR=str(root / ".akko"), PYTHONPATH=str(REPO))
+    out = root / "outcome.json"
+    subprocess.run(
+        [sys.executable, str(HERE / "runner.py"), str(out)],
+        env=env,
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_rule_refuses_its_file_at_its_line(outcome: dict[str, Any], name: str) -> None:
+    rule, line = EXPECTED[name]
+    error = outcome["import_errors"][name]  # Airflow's import error: the file does not load
+    assert error.startswith("AirflowClusterPolicyViolation: ")
+    assert f"dags/{name}:{line}: [{rule}] " in error
+    found = [(v["file"], v["line"], v["rule"]) for v in outcome["checks"][name]]  # check_dag_file
+    assert (f"dags/{name}", line, rule) in found
+
+
+def test_demo_pipelines_and_a_clean_dag_pass(outcome: dict[str, Any]) -> None:
+    assert outcome["checks"]["good.py"] == [] and outcome["checks"]["run_time.py"] == []
+    assert {"guard_good", "guard_run_time", "akko_e2e_pipeline", "sales_by_region_mart"} <= set(
+        outcome["dags"]
+    )
+    shim_errors = {k: v for k, v in outcome["import_errors"].items() if k not in EXPECTED}
+    assert shim_errors == {}
+
+
+def test_run_time_rules_fail_the_tasks(outcome: dict[str, Any]) -> None:
+    run = outcome["run"]
+    append, big = run["tasks"]["append_sales"], run["tasks"]["big_result"]
+    assert append["state"] == "failed"
+    assert (
+        "dags/run_time.py:8: [iceberg-write] task 'append_sales' changes Iceberg table demo.guarded"
+        in (append["error"])
+    )
+    assert run["snapshot_after"] == run["snapshot_before"]  # the table is as it was
+    assert big["state"] == "failed" and big["result"] is None
+    assert (
+        "dags/run_time.py:19: [xcom-size] task 'guard_run_time.big_result' pushed 5002 bytes" in big["error"]
+    )
