@@ -39,6 +39,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         root / "pipelines" / "banking_fraud_demo.yaml"
     ).unlink()  # its dbt graph needs a dbt run: not this test's
     shutil.copytree(HERE / "dags", root / "dags")
+    for example in (REPO / "dags").glob("*.py"):  # the repo's own hand-written examples must pass too
+        shutil.copy(example, root / "dags" / example.name)
     config = yaml.safe_load((root / "akko.yaml").read_text())
     config["guardrails"] = {"max_parse_seconds": 1, "xcom_max_bytes": "4KB"}
     (root / "akko.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -65,12 +67,24 @@ def test_each_rule_refuses_its_file_at_its_line(outcome: dict[str, Any], name: s
     assert (f"dags/{name}", line, rule) in found
 
 
-def test_demo_pipelines_and_a_clean_dag_pass(outcome: dict[str, Any]) -> None:
-    assert outcome["checks"]["good.py"] == [] and outcome["checks"]["run_time.py"] == []
-    assert {"guard_good", "guard_run_time", "akko_e2e_pipeline", "sales_by_region_mart"} <= set(
-        outcome["dags"]
-    )
-    shim_errors = {k: v for k, v in outcome["import_errors"].items() if k not in EXPECTED}
+def test_a_file_that_does_not_import_is_an_import_error_at_its_line(outcome: dict[str, Any]) -> None:
+    assert "a typo in the DAG file" in outcome["import_errors"]["broken.py"]
+    [violation] = outcome["checks"]["broken.py"]
+    assert (violation["file"], violation["line"], violation["rule"]) == ("dags/broken.py", 7, "import-error")
+    assert violation["message"] == "RuntimeError: a typo in the DAG file"
+
+
+def test_demo_pipelines_and_clean_dags_pass(outcome: dict[str, Any]) -> None:
+    examples = sorted(p.name for p in (REPO / "dags").glob("*.py"))
+    assert examples and all(outcome["checks"][name] == [] for name in ["good.py", "run_time.py", *examples])
+    assert {
+        "guard_good",
+        "guard_run_time",
+        "sales_watch",
+        "akko_e2e_pipeline",
+        "sales_by_region_mart",
+    } <= set(outcome["dags"])
+    shim_errors = {k: v for k, v in outcome["import_errors"].items() if k not in {*EXPECTED, "broken.py"}}
     assert shim_errors == {}
 
 

@@ -73,6 +73,12 @@ def start(dag_file: str) -> ImportWindow:
     return _window
 
 
+def stop() -> None:
+    """No window: the file being imported is not watched."""
+    global _window
+    _window = None
+
+
 def window_for(dag_file: str) -> ImportWindow | None:
     """The window of `dag_file`'s latest import, closed now if still open (its DAGs are being judged)."""
     window = _window

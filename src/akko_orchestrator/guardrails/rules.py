@@ -87,14 +87,16 @@ def _team(dag: Any, rules: ProjectRules) -> list[Violation]:
     if len(teams) == 1 and (not known or teams[0] in known):
         return []
     file, line = _where(dag, rules, dag.dag_id, "dag")
-    choices = f"one of {', '.join(known)}" if known else "<team>"
+    choices = f", <team> one of {', '.join(known)}" if known else ""
     if not teams:
         reason = "has no team tag"
     elif len(teams) > 1:
         reason = f"has several team tags ({', '.join(teams)})"
     else:
         reason = f"names team '{teams[0]}', which akko.yaml's `teams` does not declare"
-    return [Violation(file, line, "dag-team", f"DAG '{dag.dag_id}' {reason}", f"tag it 'team:{choices}'")]
+    return [
+        Violation(file, line, "dag-team", f"DAG '{dag.dag_id}' {reason}", f"tag it 'team:<team>'{choices}")
+    ]
 
 
 def _parse(dag: Any, rules: ProjectRules, window: ImportWindow) -> list[Violation]:
