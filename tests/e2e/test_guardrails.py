@@ -1,7 +1,8 @@
 """Guardrails through real Airflow: hand-written DAG files in the project's `dags/` folder, parsed by Airflow's
 DagBag in an interpreter configured as AKKO's Airflow processes are (the cluster policies come from the local
 settings AKKO writes), beside the demo pipelines' shims; then a `dag.test()` run whose tasks commit to an Iceberg
-table outside AKKO's writer and push an XCom over the limit. One subprocess (guardrails/runner.py) for all."""
+table outside AKKO's writer and push an XCom over the limit, and a run of an AKKO pipeline that must pass. One
+subprocess (guardrails/runner.py) for all."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for example in (REPO / "dags").glob("*.py"):  # the repo's own hand-written examples must pass too
         shutil.copy(example, root / "dags" / example.name)
     config = yaml.safe_load((root / "akko.yaml").read_text())
-    config["guardrails"] = {"max_parse_seconds": 1, "xcom_max_bytes": "4KB"}
+    config["guardrails"] = {"max_parse_seconds": 1, "xcom_max_bytes": "100B"}
     (root / "akko.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AKKO_", "AIRFLOW"))}
     env.update(AKKO_PROJECT_DIR=str(root), AKKO_STATE_DIR=str(root / ".akko"), PYTHONPATH=str(REPO))
@@ -92,12 +93,16 @@ def test_run_time_rules_fail_the_tasks(outcome: dict[str, Any]) -> None:
     run = outcome["run"]
     append, big = run["tasks"]["append_sales"], run["tasks"]["big_result"]
     assert append["state"] == "failed"
-    assert (
-        "dags/run_time.py:8: [iceberg-write] task 'append_sales' changes Iceberg table demo.guarded"
-        in (append["error"])
-    )
+    iceberg = "dags/run_time.py:8: [iceberg-write] task 'append_sales' changes Iceberg table demo.guarded"
+    assert iceberg in append["error"]
     assert run["snapshot_after"] == run["snapshot_before"]  # the table is as it was
     assert big["state"] == "failed" and big["result"] is None
-    assert (
-        "dags/run_time.py:19: [xcom-size] task 'guard_run_time.big_result' pushed 5002 bytes" in big["error"]
-    )
+    xcom = "dags/run_time.py:19: [xcom-size] task 'guard_run_time.big_result' pushed 5002 bytes to XCom"
+    assert f"{xcom} 'return_value' (limit 100 bytes)" in big["error"]
+
+
+def test_akkos_own_pipeline_runs_under_the_guardrails(outcome: dict[str, Any]) -> None:
+    run = outcome["akko_run"]
+    assert run["state"] == "success" and run["errors"] == []
+    sizes = {task: len(json.dumps(result)) for task, result in run["results"].items()}
+    assert max(sizes.values()) > 100  # over this project's xcom_max_bytes: AKKO's own XComs are exempt

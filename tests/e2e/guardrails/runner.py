@@ -5,7 +5,7 @@ imported, so Airflow loads the local settings AKKO writes and with them the clus
 Writes: each hand-written DAG file's import error through Airflow's DagBag (over AKKO's DAG folder, where the
 `dags/` folder is linked, shims beside), `check_dag_file`'s violations per file, and a `dag.test()` run of
 `run_time.py` (task states and errors, and the snapshot of the Iceberg table it appends to, written here by AKKO's
-writer outside any task, before and after).
+writer outside any task, before and after), and a run of one of AKKO's own pipelines under the same guardrails.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main(out: str) -> None:
         },
     }
     result["run"] = run_time(project, bag)
+    result["akko_run"] = akko_run(project)
     Path(out).write_text(json.dumps(result, indent=2, default=str))
 
 
@@ -62,6 +63,16 @@ def run_time(project: object, bag: object) -> dict[str, object]:
     after = catalog.load_table("demo.guarded").metadata.current_snapshot_id
     tasks = {t.task_id: {"state": t.state, "error": t.error, "result": t.result} for t in report.tasks}
     return {"tasks": tasks, "snapshot_before": before, "snapshot_after": after}
+
+
+def akko_run(project: object) -> dict[str, object]:
+    """One of AKKO's own pipelines under the same guardrails: its commits are in AKKO's writer scope, its file
+    list (a fan-out's XCom) is AKKO's to push."""
+    from akko_orchestrator.local_airflow.inprocess import run_pipeline
+
+    report = run_pipeline(project, "orders_fanout_ingest")  # type: ignore[arg-type]
+    results = {f"{t.task_id}[{t.map_index}]": t.result for t in report.tasks}
+    return {"state": report.state, "errors": [t.error for t in report.tasks if t.error], "results": results}
 
 
 if __name__ == "__main__":
