@@ -155,20 +155,29 @@ def _bash(task: Any, rules: ProjectRules) -> list[Violation]:
             file,
             line,
             "bash-operator",
-            f"task '{task.task_id}' is a {type(task).__name__} (shell commands)",
+            f"task '{task.task_id}' is a {operator_class(task).__name__} (shell commands)",
             "use a Python task or an AKKO spec step; or list the DAG in guardrails.bash_operator.allowed_dags",
         )
     ]
 
 
+def operator_class(task: Any) -> type:
+    """The operator's class, also for a mapped task (`X.partial().expand()` is a MappedOperator of X)."""
+    cls = getattr(task, "operator_class", None)
+    return cls if isinstance(cls, type) else type(task)
+
+
 def _is_bash(task: Any) -> bool:
     return any(
-        cls.__name__ == "BashOperator" and cls.__module__.startswith("airflow") for cls in type(task).__mro__
+        cls.__name__ == "BashOperator" and cls.__module__.startswith("airflow")
+        for cls in operator_class(task).__mro__
     )
 
 
 def _iceberg_outlets(task: Any, rules: ProjectRules) -> list[Violation]:
-    if rules.settings.iceberg_writes == "allow" or getattr(type(task), "akko_iceberg_writer", False):
+    if rules.settings.iceberg_writes == "allow" or getattr(
+        operator_class(task), "akko_iceberg_writer", False
+    ):
         return []
     uris = sorted(
         str(getattr(o, "uri", ""))

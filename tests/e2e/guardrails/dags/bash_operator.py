@@ -11,3 +11,4 @@ with DAG(
     tags=["team:demo"],
 ):
     BashOperator(task_id="shell", bash_command="echo hi")
+    BashOperator.partial(task_id="shells").expand(bash_command=["echo a", "echo b"])
