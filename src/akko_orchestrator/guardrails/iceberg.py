@@ -86,8 +86,8 @@ def _check(target: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, An
     from akko_orchestrator.guardrails.settings import project_rules
 
     task = _running_task()
-    if task is None:
-        return
+    if task is None or getattr(type(task), "akko_iceberg_writer", False):
+        return  # no task; or an AKKO operator's thread outside its scope (a context variable is per thread)
     dag = getattr(task, "dag", None)
     fileloc = getattr(dag, "fileloc", None)
     rules = project_rules(near=fileloc)
