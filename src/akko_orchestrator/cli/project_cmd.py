@@ -78,7 +78,6 @@ def dev(
 def sync() -> None:
     """Write the per-pipeline shims into the DAG folder (done automatically by run, demo and dev)."""
     from akko_orchestrator.compiler.shims import sync_shims
-
     from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
 
     project = project_for()
