@@ -68,9 +68,10 @@ def test_each_rule_refuses_its_file_at_its_line(outcome: dict[str, Any], name: s
     assert (f"dags/{name}", line, rule) in found
 
 
-def test_a_mapped_bash_operator_is_refused_too(outcome: dict[str, Any]) -> None:
+def test_mapped_and_decorated_bash_operators_are_refused_too(outcome: dict[str, Any]) -> None:
     found = [(v["line"], v["rule"], v["message"]) for v in outcome["checks"]["bash_operator.py"]]
     assert (14, "bash-operator", "task 'shells' is a BashOperator (shell commands)") in found
+    assert (16, "bash-operator", "task 'decorated' is a _BashDecoratedOperator (shell commands)") in found
     assert (
         "dags/bash_operator.py:14: [bash-operator] task 'shells'"
         in outcome["import_errors"]["bash_operator.py"]

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 with DAG(
     "guard_bash",
@@ -12,3 +12,9 @@ with DAG(
 ):
     BashOperator(task_id="shell", bash_command="echo hi")
     BashOperator.partial(task_id="shells").expand(bash_command=["echo a", "echo b"])
+
+    @task.bash
+    def decorated() -> str:
+        return "echo decorated"
+
+    decorated()
