@@ -154,3 +154,13 @@ def test_akkos_airflow_uses_the_guarded_xcom_backend_here_and_on_kubernetes(tmp_
     assert (
         backend == values["config"]["core"]["xcom_backend"] == "akko_orchestrator.guardrails.xcom.GuardedXCom"
     )
+
+
+def test_shims_are_recognised_by_their_marker(tmp_path: Path) -> None:
+    from akko_orchestrator.compiler.shims import MARKER, render_shim
+    from akko_orchestrator.guardrails.rules import SHIM_MARKER, is_akko_shim
+
+    assert MARKER.startswith(SHIM_MARKER)
+    shim = tmp_path / "p.py"
+    shim.write_text(render_shim(tmp_path / "p.yaml", tmp_path, "p.yaml"))
+    assert is_akko_shim(str(shim)) and not is_akko_shim(str(FIXTURES / "good.py"))
