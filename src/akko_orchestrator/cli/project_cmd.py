@@ -78,9 +78,11 @@ def dev(
 def sync() -> None:
     """Write the per-pipeline shims into the DAG folder (done automatically by run, demo and dev)."""
     from akko_orchestrator.compiler.shims import sync_shims
+    from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
 
     project = project_for()
     result = sync_shims(project.pipelines_dir, project.dags_dir, project.root)
+    link_dag_folders(project)  # akko.yaml `dags`: hand-written DAG folders beside the shims
     console.print(
         f"{len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed in {project.dags_dir}"
     )

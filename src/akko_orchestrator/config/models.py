@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from akko_orchestrator.config.alerts import ProjectAlerts
 from akko_orchestrator.errors import ConfigError
+from akko_orchestrator.guardrails.settings import GuardrailSettings
 from akko_orchestrator.observability.settings import MetricsSettings
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
@@ -258,6 +259,12 @@ class ProjectConfig(ConfigModel):
         description="Tenants. Empty: no isolation. Otherwise every pipeline's `team` must be one of them, and its "
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
+    dags: list[str] = Field(
+        default_factory=lambda: ["dags"],
+        description="Folders of hand-written Airflow DAG files (relative to the project folder), parsed beside "
+        "the pipelines' DAGs and judged by the `guardrails`.",
+    )
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
     alerts: ProjectAlerts = Field(
         default_factory=list,

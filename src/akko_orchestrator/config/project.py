@@ -88,6 +88,10 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
     """Read the project; the profile is `profile` (CLI) > AKKO_PROFILE > akko.yaml `profile`."""
     root = find_root(start)
     raw = _read_yaml(root / PROJECT_FILE)
+    if raw.get("guardrails") is not None:
+        from akko_orchestrator.guardrails.settings import project_rules
+
+        project_rules(root)  # its errors located at their line in akko.yaml
     name = profile or os.environ.get("AKKO_PROFILE") or raw.get("profile") or "local"
     profiles = raw.get("profiles") or {"local": {}}
     if name not in profiles:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
 
 # Local development tuning (stock Airflow waits ~1 s between dependent tasks and minutes for new files).
 DEV_TUNING = {
@@ -44,6 +45,15 @@ try:
     import akko_orchestrator.compiler.entry  # noqa: F401
 except ImportError:  # Airflow without AKKO installed: nothing to preload
     pass
+# AKKO's guardrails (docs/guardrails.md): cluster policies on every DAG file, Iceberg commits guarded in tasks.
+try:
+    from akko_orchestrator.guardrails.iceberg import install as _install_iceberg_guard
+    from akko_orchestrator.guardrails.policies import dag_policy, get_dagbag_import_timeout, task_policy
+
+    _install_iceberg_guard()
+    __all__ = ["dag_policy", "get_dagbag_import_timeout", "task_policy"]
+except ImportError:
+    pass
 """
 
 
@@ -61,6 +71,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        "AIRFLOW__CORE__XCOM_BACKEND": "akko_orchestrator.guardrails.xcom.GuardedXCom",  # xcom_max_bytes
         # SQLite locks the whole file: wait up to 30 s for a lock instead of pysqlite's 5 s, so concurrent task
         # runs under `akko dev` do not turn an API call into "database is locked" (seen as an HTTP 500).
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
@@ -94,6 +105,7 @@ def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, st
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
+    link_dag_folders(project)  # hand-written DAGs beside the shims
     _sync_loaded_config()
     return {key: os.environ[key] for key in wanted}
 

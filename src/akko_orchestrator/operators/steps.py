@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from akko_orchestrator.guardrails.iceberg import akko_writer_scope
 from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.spec.models import IngestStep, SqlStep
 
@@ -20,6 +21,9 @@ class AkkoStepOperator(BaseOperator):
     """Base: resolves the project from the spec file and runs `run(ctx)` with a `StepContext`."""
 
     ui_color = "#dbeafe"
+    akko_iceberg_writer = (
+        True  # guardrails: may declare Iceberg outlets and commit tables (in its writer scope)
+    )
 
     def __init__(
         self,
@@ -67,7 +71,8 @@ class AkkoStepOperator(BaseOperator):
         try:
             ctx.check_step(self.planned)  # the team's rules, again, before anything is read or written
             ctx.lineage.read(self.lineage_reads())
-            result = self.run(ctx, context)
+            with akko_writer_scope(f"{self.pipeline_id}.{self.akko_step}"):
+                result = self.run(ctx, context)
             outcome = "success"
         except Exception as exc:
             from akko_orchestrator.config.tenancy import TenancyError

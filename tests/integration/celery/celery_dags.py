@@ -16,7 +16,14 @@ def work(i: int) -> int:
     return os.getpid()
 
 
-@dag(dag_id="celery_fanout", schedule=None, start_date=dt.datetime(2024, 1, 1), catchup=False)
+@dag(
+    dag_id="celery_fanout",
+    schedule=None,
+    start_date=dt.datetime(2024, 1, 1),
+    catchup=False,
+    default_args={"owner": "platform"},  # AKKO's guardrails: an owner and a team
+    tags=["team:platform"],
+)
 def celery_fanout() -> None:
     for i in range(50):
         work.override(task_id=f"t{i:02d}")(i)
@@ -27,7 +34,8 @@ def celery_fanout() -> None:
     schedule=None,
     start_date=dt.datetime(2024, 1, 1),
     catchup=False,
-    default_args={"retries": 8, "retry_delay": dt.timedelta(seconds=5)},
+    default_args={"owner": "platform", "retries": 8, "retry_delay": dt.timedelta(seconds=5)},
+    tags=["team:platform"],
 )
 def celery_broker() -> None:
     for i in range(3):
