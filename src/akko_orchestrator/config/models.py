@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from akko_orchestrator.ci.settings import CiSettings
 from akko_orchestrator.errors import ConfigError
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
@@ -255,6 +256,7 @@ class ProjectConfig(ConfigModel):
         description="Tenants. Empty: no isolation. Otherwise every pipeline's `team` must be one of them, and its "
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
+    ci: CiSettings = Field(default_factory=CiSettings, description="`akko ci`: the project's pipeline tests.")
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
 
     @field_validator("teams")
