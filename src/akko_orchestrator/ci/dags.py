@@ -24,6 +24,13 @@ from akko_orchestrator.spec.validate import ValidationReport
 DEFAULT_DAGS = "dags"  # hand-written DAGs, next to the specs
 _SPEC_LOCATION = re.compile(r"(?P<file>[\w./-]+\.(?:ya?ml|sql|py)):(?P<line>\d+):(?P<col>\d+): ")
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+# Where a task or DAG is named in a DAG file or a spec: a cluster policy's refusal names its task or DAG, not a line.
+_NAMED = (
+    re.compile(r"""\btask_id\s*=\s*["'](?P<name>[^"']+)["']"""),
+    re.compile(r"""^\s*-?\s*id:\s*["']?(?P<name>[\w.-]+)"""),
+    re.compile(r"""(?:\bdag_id\s*=\s*|\bDAG\(\s*)["'](?P<name>[^"']+)["']"""),
+    re.compile(r"""^pipeline:\s*["']?(?P<name>[\w.-]+)"""),
+)
 WORKER_TIMEOUT = 600  # seconds for every file together; Airflow's own timeout bounds each file
 
 
@@ -126,7 +133,22 @@ def _import_problem(root: Path, display: str, path: str, message: str) -> Proble
             return Problem(
                 _display(root, str(file)), line, 1, "dags", rule, f"{text} (imported by {display})"
             )
-    return Problem(display, 1, 1, "dags", rule, text)
+    line, column = _named_line(root / display, message)
+    return Problem(display, line, column, "dags", rule, text)
+
+
+def _named_line(path: Path, message: str) -> tuple[int, int]:
+    """The line of the task (else the DAG) the message names, in the DAG file or spec; else the first line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 1, 1
+    for pattern in _NAMED:  # tasks first: a refused task's message often names its DAG too
+        for number, line in enumerate(lines, 1):
+            for match in pattern.finditer(line):
+                if re.search(rf"(?<![\w.-]){re.escape(match['name'])}(?![\w.-])", message):
+                    return number, match.start("name") + 1
+    return 1, 1
 
 
 def _rule(message: str) -> str:
