@@ -114,7 +114,7 @@ def test_akko_testing_runs_the_tasks_of_the_compiled_dag() -> None:
     from akko_orchestrator.compiler.entry import compile_plan
     from akko_orchestrator.testing.tasks import plan_tasks
 
-    for name in ("akko_e2e_pipeline", "orders_fanout_ingest", "sales_by_region_mart"):
+    for name in ("akko_e2e_pipeline",):  # a fanned-out ingest, python and sql steps
         spec = REPO / "pipelines" / f"{name}.yaml"
         plan = compile_plan(spec, REPO, profile="local")
         dag = build_dag(plan, str(spec), "akko")
@@ -122,3 +122,34 @@ def test_akko_testing_runs_the_tasks_of_the_compiled_dag() -> None:
         assert sorted(t.task_id for t in tasks) == sorted(dag.task_ids)
         for task in tasks:
             assert set(task.upstream) == dag.get_task(task.task_id).upstream_task_ids, task.task_id
+
+
+def test_the_cli_prints_one_line_per_problem_then_the_steps_and_exits_1(project) -> None:
+    from typer.testing import CliRunner
+
+    from akko_orchestrator.cli.main import app
+
+    (project.root / "pipelines" / "bad.yaml").write_text(
+        scaffold("bad", "analytics", "de").replace("owner:", "ownr:")
+    )
+    args = ["--project", str(project.root), "ci", "--skip", "dags", "--skip", "tests", "--github"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    annotations = [line for line in result.output.splitlines() if line.startswith("::")]
+    lines = [line for line in result.output.splitlines() if not line.startswith("::")]
+    assert (
+        lines[0]
+        == "pipelines/bad.yaml:2:1: [validate/spec] owner: required field is missing (add `owner:` at the top level)"
+    )
+    assert lines[1].startswith("pipelines/bad.yaml:4:1: [validate/spec] ownr: unknown field (did you mean")
+    assert annotations[1].startswith(
+        "::error file=pipelines/bad.yaml,line=4,col=1,title=validate/spec::ownr:"
+    )
+    assert [line.split()[:2] for line in lines[-5:-1]] == [
+        ["validate", "failed"],
+        ["schema", "ok"],
+        ["dags", "skipped"],
+        ["tests", "skipped"],
+    ]
+    assert lines[-1].startswith("akko ci: 2 problem(s) (validate 2)")
+    assert CliRunner().invoke(app, ["--project", str(project.root), "ci", "--skip", "nope"]).exit_code == 1
