@@ -153,3 +153,15 @@ def test_the_cli_prints_one_line_per_problem_then_the_steps_and_exits_1(project)
     ]
     assert lines[-1].startswith("akko ci: 2 problem(s) (validate 2)")
     assert CliRunner().invoke(app, ["--project", str(project.root), "ci", "--skip", "nope"]).exit_code == 1
+
+
+def test_a_dag_id_defined_twice_is_named_at_the_second_file() -> None:
+    from akko_orchestrator.ci.dags import _duplicates
+
+    owners: dict[str, str] = {}
+    assert list(_duplicates("pipelines/sales.yaml", ["sales"], owners)) == []
+    (problem,) = _duplicates("dags/sales_copy.py", ["sales", "other"], owners)
+    assert problem.format() == (
+        "dags/sales_copy.py:1:1: [dags/duplicate-id] dag_id 'sales' is also defined in pipelines/sales.yaml "
+        "(a dag_id must be unique)"
+    )
