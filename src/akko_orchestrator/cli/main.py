@@ -8,6 +8,7 @@ import gc
 
 from akko_orchestrator.cli import (  # noqa: F401 - they register commands
     checks_cmd,
+    ci_cmd,
     lineage_cmd,
     project_cmd,
     run_cmd,

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from akko_orchestrator.ci.settings import CiSettings
 from akko_orchestrator.config.alerts import ProjectAlerts
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.guardrails.settings import GuardrailSettings
@@ -265,6 +266,7 @@ class ProjectConfig(ConfigModel):
         "the pipelines' DAGs and judged by the `guardrails`.",
     )
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    ci: CiSettings = Field(default_factory=CiSettings, description="`akko ci`: the project's pipeline tests.")
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
     alerts: ProjectAlerts = Field(
         default_factory=list,
