@@ -21,7 +21,6 @@ from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.spec.validate import ValidationReport
 
-DEFAULT_DAGS = "dags"  # hand-written DAGs, next to the specs
 _SPEC_LOCATION = re.compile(r"(?P<file>[\w./-]+\.(?:ya?ml|sql|py)):(?P<line>\d+):(?P<col>\d+): ")
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 # Where a task or DAG is named in a DAG file or a spec: a cluster policy's refusal names its task or DAG, not a line.
@@ -35,19 +34,11 @@ WORKER_TIMEOUT = 600  # seconds for every file together; Airflow's own timeout b
 
 
 def hand_written_folders(project: Project) -> list[Path]:
-    """`dags/` in the project, plus akko.yaml's `dags` setting when the project has one (a folder, a list of
-    them, or a section naming its `folder`)."""
-    configured = getattr(project.config, "dags", None)
-    if isinstance(configured, str | Path):
-        names: list[Any] = [configured]
-    elif isinstance(configured, list | tuple):
-        names = list(configured)
-    else:
-        names = [getattr(configured, "folder", None)]
+    """akko.yaml's `dags` folders (default `dags/`) that exist: the hand-written DAGs the guardrails judge."""
     folders = []
-    for name in [DEFAULT_DAGS, *names]:
-        folder = (project.root / str(name)).resolve() if name else None
-        if folder and folder.is_dir() and folder != project.dags_dir and folder not in folders:
+    for name in project.config.dags:
+        folder = (project.root / name).resolve()
+        if folder.is_dir() and folder != project.dags_dir and folder not in folders:
             folders.append(folder)
     return folders
 
