@@ -40,7 +40,7 @@ class Col:
     head: bool = False  # a short fact kept on the item's line in the compact layout (state, status, rows)
     group: bool = False  # shared by a group of rows (a step run): shown once per group
     right: bool = False  # numbers
-    unit: str = ""  # on the item's line of the compact layout, a head number's unit: `12 rows`
+    unit: str = ""  # on the item's line of the compact layout, a head number's unit: `12 rows`, `1 row`
     wrap: bool = False  # free text (observed values, rules): wraps inside a table rather than widening it
 
 
@@ -74,8 +74,11 @@ def table_width(headers: Sequence[str], rows: Sequence[Sequence[Cell]], wraps: S
 
 
 def listing(title: str, cols: Sequence[Col], groups: Sequence[Sequence[Sequence[Cell]]], width: int) -> Group:
-    """Rows in groups (one group for a plain list). What a group shares (`Col.group`) is one line above its
-    rows; the rows are a table if every table fits in `width`, else one compact item each."""
+    """Rows in groups (one group for a plain list): one table if it fits in `width` (what a group shares,
+    `Col.group`, on its first row); else what a group shares on one line above its rows, and the rows a table
+    each if those fit, else one compact item each."""
+    if table_width([c.header for c in cols], [r for g in groups for r in g], [c.wrap for c in cols]) <= width:
+        return Group(_table(title, cols, groups))
     shared = [i for i, c in enumerate(cols) if c.group]
     own = [i for i, c in enumerate(cols) if not c.group]
     item_cols = [cols[i] for i in own]
@@ -83,9 +86,7 @@ def listing(title: str, cols: Sequence[Col], groups: Sequence[Sequence[Sequence[
     rows = [row for group in item_groups for row in group]
     indent = 2 if shared else 0
     compact = table_width([c.header for c in item_cols], rows, [c.wrap for c in item_cols]) + indent > width
-    if not compact and not shared:
-        return Group(_table(title, item_cols, rows))
-    aligned = _aligned_widths(item_cols, rows, width - indent) if compact else None
+    aligned = _aligned_widths(item_cols, rows, width - indent)
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
     for group, items in zip(groups, item_groups, strict=True):
         if shared and group:
@@ -93,7 +94,7 @@ def listing(title: str, cols: Sequence[Col], groups: Sequence[Sequence[Sequence[
         if compact:
             parts += [line for row in items for line in _item(item_cols, row, aligned, width, indent)]
         else:
-            parts.append(Padding(_table(None, item_cols, items), (0, 0, 0, indent), expand=False))
+            parts.append(Padding(_table(None, item_cols, [items]), (0, 0, 0, indent), expand=False))
     return Group(*parts)
 
 
@@ -101,15 +102,18 @@ def rows_listing(title: str, cols: Sequence[Col], rows: Sequence[Sequence[Cell]]
     return listing(title, cols, [rows], width)
 
 
-def _table(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[Cell]]) -> Table:
+def _table(title: str | None, cols: Sequence[Col], groups: Sequence[Sequence[Sequence[Cell]]]) -> Table:
+    """A table, one section per group, what a group shares shown on its first row only."""
     table = Table(title=title or None, title_justify="left")
     for col in cols:
         # only free text wraps (rich narrows wrapping columns first); a name or an id is never cut
         table.add_column(
             col.header, justify="right" if col.right else "left", overflow="fold", no_wrap=not col.wrap
         )
-    for row in rows:
-        table.add_row(*(cell_text(value) for value in row))
+    for group in groups:
+        for index, row in enumerate(group):
+            cells = [Text("") if index and c.group else cell_text(v) for c, v in zip(cols, row, strict=True)]
+            table.add_row(*cells, end_section=index == len(group) - 1)
     return table
 
 
@@ -123,7 +127,7 @@ def _aligned_widths(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: 
 def _head_cell(col: Col, value: Cell) -> Text:
     text = cell_text(value).copy()
     if col.unit and text.plain not in ("", "-"):
-        text.append(f" {col.unit}")
+        text.append(f" {col.unit.removesuffix('s') if text.plain == '1' else col.unit}")
     if col.key:
         text.stylize("bold")
     return text
@@ -171,14 +175,28 @@ def records(title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]], 
             table.add_row(*(cell_text(v) for v in row))
         return table
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
+    name_width = min(max(len(c) for c in columns), width // 3)
     for number, row in enumerate(rows, 1):
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", overflow="fold", max_width=max(width // 3, 12))
-        grid.add_column(overflow="fold")
+        parts.append(Text(f"row {number}", style="bold"))
         for column, value in zip(columns, row, strict=True):
-            grid.add_row(column, cell_text(value))
-        parts += [Text(f"row {number}", style="bold"), Padding(grid, (0, 0, 0, 2), expand=False)]
+            parts.append(_record_line(column, cell_text(value).plain, name_width, width))
     return Group(*parts)
+
+
+def _record_line(column: str, value: str, name_width: int, width: int) -> Text:
+    """`  column  value`, a long value wrapped under itself (a word longer than the room is folded: data is
+    shown whole, across lines)."""
+    lead = 2 + max(name_width, len(column)) + 2
+    room = max(width - lead, 20)
+    lines = [
+        line
+        for part in value.split("\n")
+        for line in textwrap.wrap(part, room, break_on_hyphens=False) or [""]
+    ]
+    text = Text.assemble("  ", (column.ljust(name_width), "dim"), "  ", lines[0])
+    for line in lines[1:]:
+        text.append("\n" + " " * lead + line)
+    return text
 
 
 def hanging(head: str, body: str, width: int, style: str = "", indent: int = DETAIL_INDENT) -> Text:

@@ -26,7 +26,7 @@ TABLE_COLS = (
     Col("updated"),
     Col("last maintenance"),
     Col("maintenance", wrap=True),
-    Col("audit branches", right=True),
+    Col("audit branches"),
 )
 SNAPSHOT_COLS = (
     Col("snapshot", key=True),
@@ -42,7 +42,7 @@ BRANCH_COLS = (
     Col("type", head=True),
     Col("head snapshot"),
     Col("committed"),
-    Col("rows", right=True),
+    Col("rows"),
     Col("written by"),
     Col("run id"),
 )
