@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
 from akko_orchestrator.cli.console import console, err_console, handle_errors
@@ -73,14 +74,16 @@ def run_pipeline_cli(
 
 
 def _exit_on_failure(report: RunReport) -> None:
+    """Each failed step's error: its first line wrapped to the width under the step's name, the lines after it
+    (a check report, a traceback's end) as they are, preformatted."""
     failed = [t for t in report.failed if t.error] or report.failed
     if report.state != "success" or failed:
         for task in failed:
-            line = hanging(
-                f"step {task.task_id} {task.state}:", task.error or "see the task log", err_console.width
-            )
-            line.stylize("red", 0, len(f"step {task.task_id} {task.state}"))
-            err_console.print(line, soft_wrap=True)
+            head = f"step {task.task_id} {task.state}"
+            first, _, rest = (task.error or "see the task log").partition("\n")
+            err_console.print(hanging(f"{head}:", first, err_console.width, style="red"), soft_wrap=True)
+            if rest:
+                err_console.print(Text(rest), soft_wrap=True)
         raise typer.Exit(1)
 
 
