@@ -3,8 +3,8 @@ from COLUMNS, else 80).
 
 - `listing`: items with named columns (steps of a run, tables, snapshots, checks). A table when every cell fits
   unwrapped; otherwise one line per item, its name whole and its short facts aligned after it, and its other
-  cells as `header: value` pairs wrapped on an indented line below. Nothing is cut: names and ids are what a
-  user copies into the next command.
+  cells as `header: value` pairs on indented lines below (grouped rows: what a group shares on a line above
+  them). Nothing is cut: names and ids are what a user copies into the next command.
 - `records`: rows of arbitrary columns (query results): a table when it fits, else one block per row, a column
   per line (psql's expanded display).
 - `hanging`: a message whose first words stay on the first line and whose rest wraps indented below.
@@ -201,8 +201,8 @@ def _record_line(column: str, value: str, name_width: int, width: int) -> Text:
 
 def hanging(head: str, body: str, width: int, style: str = "", indent: int = DETAIL_INDENT) -> Text:
     """`head body` wrapped at `width` between words (a word longer than a line stays whole), the lines after the
-    first indented: the head (a step, a file:line) starts the message, the next message starts visibly. Print
-    it with `soft_wrap=True` so rich keeps these lines as they are."""
+    first indented: the head (a step's name) starts the message, the next message starts visibly. Print it
+    with `soft_wrap=True` so rich keeps these lines as they are."""
     plain = f"{head} {body}".strip()
     lines = textwrap.wrap(
         plain, width, subsequent_indent=" " * indent, break_long_words=False, break_on_hyphens=False
@@ -235,6 +235,6 @@ def _quote(arg: str) -> str:
     """Shell quoting a reader can read: SQL with 'literals' goes in double quotes when nothing in it would
     expand there."""
     quoted = shlex.quote(arg)
-    if quoted == arg or not any(c in arg for c in "'") or any(c in arg for c in '"$`\\!'):
+    if quoted == arg or "'" not in arg or any(c in arg for c in '"$`\\!'):
         return quoted
     return f'"{arg}"'
