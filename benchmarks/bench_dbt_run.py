@@ -334,7 +334,7 @@ PROBES = (
     ("akko_orchestrator.local_airflow.inprocess", "_load_dag", "run:DagBag (Airflow import, shim parse)"),
     ("akko_orchestrator.local_airflow.environment", "ensure_database", "run:Airflow metadata DB check"),
     ("akko_orchestrator.local_airflow.inprocess", "_report", "run:read the run's results"),
-    ("akko_orchestrator.cli.render", "run_summary", "run:summary table"),
+    ("akko_orchestrator.cli.render_runs", "run_summary", "run:summary table"),
     ("akko_orchestrator.local_airflow.inprocess", "run_pipeline", "run:run_pipeline"),
 )
 LABELS = ("airflow", "open", "dbt", "data", "write", "checks", "commit", "other")

@@ -1,13 +1,18 @@
 """The quality-gate CLI as a user runs it: `akko demo --bad-rows`, `akko checks` (history, --all, --rerun),
-`akko tables` showing audit branches, `akko query --at` on one, `akko tables --drop-audit`.
+`akko tables` showing audit branches, `akko query --at` on one, `akko tables --drop-audit`; and every command
+with data readable in an 80-column terminal (the good demo runs at 80 columns) and as --json.
 
-Two pipeline runs in all (a good demo, then a bad one), shared by the module: each costs ~15 s.
+Three pipeline runs in all (a good demo, a bad one, the small mart with --json), shared by the module: the
+demos cost ~15 s each. The 80-column reads run in this process (CliRunner: no interpreter start each).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,7 +51,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
 
 @pytest.fixture(scope="module")
 def good_demo(cli: Cli) -> str:
-    return ok(cli("demo"))
+    return ok(akko("demo", env={**cli.env, "COLUMNS": "80"}))  # as piped or in an 80-column terminal
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +139,116 @@ def test_rerun_fails_on_a_stricter_check(cli: Cli, bad_demo: subprocess.Complete
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(r"│ row_count\s*│ error\s*│ fail", result.stdout)
     assert "error checks failed" in result.stderr and "transform_sales (row_count)" in result.stderr
+
+
+def long_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if len(line) > 80]
+
+
+def test_demo_reads_at_80_columns(good_demo: str) -> None:
+    assert not long_lines(good_demo), good_demo
+    steps = ("generate_sales", "land_sales.load_file[0]", "land_sales.commit", "transform_sales", "summary")
+    for step in steps:  # whole, first on their line of the summary
+        assert re.search(rf"(?m)^{re.escape(step)} +success +[\d.]+s$", good_demo), step
+    assert "    table: demo.sales · rows written: 12 · checks: 7 passed" in good_demo.splitlines()
+
+
+@pytest.fixture
+def narrow(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """`akko ...` in this process, its consoles 80 columns wide; returns stdout (asserting exit 0)."""
+    from typer.testing import CliRunner
+
+    from akko_orchestrator.cli.console import console, err_console
+    from akko_orchestrator.cli.main import app
+
+    monkeypatch.setattr(console, "width", 80)
+    monkeypatch.setattr(err_console, "width", 80)
+    monkeypatch.setenv("AKKO_STATE_DIR", str(cli.root / ".akko"))
+    monkeypatch.delenv("AKKO_PROFILE", raising=False)
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--project", str(cli.root), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    return invoke
+
+
+def test_checks_read_at_80_columns_and_as_json(narrow: Callable[..., str], bad_demo: object) -> None:
+    out = narrow("checks", PIPELINE)
+    assert not long_lines(out), out
+    assert "step: transform_sales · table: demo.sales" in out
+    for name in ("unique_sale_id", "accepted_values_region", "range_quantity"):
+        assert re.search(rf"(?m)^  {name} +fail$", out), name
+    assert re.search(r"(?m)^  not_null_sale_id_sale_date_product_region +pass$", out)
+    assert "      failing rows: 3 · observed: 3 duplicate row(s)" in out.splitlines()
+
+    latest = json.loads(narrow("checks", PIPELINE, "--json"))
+    assert latest["mode"] == "latest" and latest["counts"] == {"pass": 6, "fail": 3, "warn": 0}
+    failed = {r["check"]: r for r in latest["results"] if r["status"] == "fail"}
+    assert set(failed) == {"unique_sale_id", "accepted_values_region", "range_quantity"}
+    assert failed["accepted_values_region"]["failing_rows"] == 3
+    assert {tuple(row[3:5]) for row in failed["accepted_values_region"]["sample"]["rows"]} == {("MARS", 0)}
+    history = json.loads(narrow("checks", PIPELINE, "--all", "--json"))
+    assert history["runs_recorded"] == 2 and history["counts"] == {"pass": 15, "fail": 3, "warn": 0}
+
+
+def test_tables_read_at_80_columns_and_as_json(narrow: Callable[..., str], bad_demo: object) -> None:
+    listing = narrow("tables")
+    assert not long_lines(listing), listing
+    assert re.search(r"(?m)^demo\.sales +12 rows +\d+ files? +[\d.]+ kB$", listing)
+    assert "last maintenance: never" in listing and "audit branches: 1" in listing
+
+    detail = narrow("tables", "demo.sales")
+    assert not long_lines(detail), detail
+    assert re.search(rf"(?m)^{BRANCH} +audit branch$", detail)
+    shown = json.loads(narrow("tables", "demo.sales", "--json"))
+    assert shown["rows"] == 12 and shown["data_files"] >= 1 and shown["last_maintenance"] is None
+    [branch] = shown["branches"]
+    assert (branch["ref"], branch["audit"], branch["rows"]) == (BRANCH, True, 15)
+    for snapshot in shown["snapshots"]:
+        assert re.search(rf"(?m)^{snapshot['snapshot_id']} ", detail)  # every snapshot id whole
+    # the command to query the branch, broken over lines with ` \`, is still one command when pasted
+    start = detail.index("  akko query")
+    command = shlex.split(detail[start:].split("\nRemove it:")[0].replace("\\\n", " "))
+    assert command == ["akko", "query", "SELECT * FROM demo.sales", "--at", f"demo.sales={BRANCH}"]
+
+
+def test_query_and_lineage_read_at_80_columns_and_as_json(
+    narrow: Callable[..., str], bad_demo: object
+) -> None:
+    sql = "SELECT *, 'from the e2e test of the CLI at 80 columns' AS note FROM demo.sales ORDER BY sale_id"
+    rows = narrow("query", sql)
+    assert not long_lines(rows), rows
+    assert rows.splitlines()[:3] == ["12 row(s)", "row 1", "  sale_id     1"]
+    answer = json.loads(narrow("query", sql, "--json"))
+    assert answer["row_count"] == 12 and answer["columns"][-1] == "note" and answer["rows"][0][0] == 1
+
+    tree = narrow("lineage", "demo.sales")
+    assert not long_lines(tree), tree
+    assert "demo.raw_sales" in tree and "akko_e2e_pipeline.transform_sales" in tree
+    graph = json.loads(narrow("lineage", "demo.sales", "--json"))
+    assert graph["written_by"] == ["akko_e2e_pipeline.transform_sales"]
+    assert [node["dataset"] for node in graph["upstream"]] == ["demo.raw_sales"]
+
+
+def test_run_json_is_the_report_alone_on_stdout(cli: Cli, bad_demo: object) -> None:
+    result = cli("run", "sales_by_region_mart", "--json")
+    report = json.loads(ok(result))  # nothing but the JSON on stdout: progress went to stderr
+    assert "✓ build_mart" in result.stderr
+    assert (report["pipeline"], report["state"], report["log_file"]) == (
+        "sales_by_region_mart",
+        "success",
+        None,
+    )
+    [step] = report["steps"]
+    assert (step["step"], step["state"], step["table"], step["rows_written"]) == (
+        "build_mart",
+        "success",
+        "marts.revenue_by_region",
+        3,
+    )
+    assert step["checks"] == {"passed": 3, "warned": [], "failed": 0} and step["error"] is None
 
 
 def test_drop_audit_removes_the_branch(cli: Cli, bad_demo: subprocess.CompletedProcess[str]) -> None:

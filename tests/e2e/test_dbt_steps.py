@@ -433,7 +433,11 @@ def test_akko_checks_shows_the_failed_dbt_test(project: Project, failed: Run) ->
     assert shown.exit_code == 0, shown.output
     rows = [line for line in shown.output.splitlines() if "│" in line]
     unique = next(line for line in rows if "unique_stg_orders_order_id" in line)  # a failure heads its step
-    assert "shop.stg_orders" in unique and " fail " in unique and failed.report.run_id in unique
+    assert " fail " in unique
+    # the step run's table and run id: on the check's row (one table) or on the line above its step run's table
+    upto = shown.output[: shown.output.index(unique) + len(unique)]
+    assert "shop.stg_orders" in upto.splitlines()[-1] or "table: shop.stg_orders" in upto
+    assert failed.report.run_id in upto
     assert " warn " in next(line for line in rows if "stg_orders_known_status" in line)
     assert f"shop.stg_orders: its rejected data waits on branch {STG_BRANCH}" in shown.output
 

@@ -49,30 +49,34 @@ def _maybe_traceback() -> None:
 
 
 @contextlib.contextmanager
-def airflow_output_to(log_file: Path | None) -> Iterator[Console]:
+def airflow_output_to(log_file: Path | None, to_stderr: bool = False) -> Iterator[Console]:
     """Send everything written to fds 1 and 2 (Airflow's task and scheduler logs) to `log_file`, and yield a
-    console still bound to the terminal for our own progress lines. `None` keeps Airflow's output visible."""
-    if log_file is None:
+    console still bound to the terminal for our own progress lines (to stderr with `to_stderr`: stdout then
+    carries JSON only). `None` keeps Airflow's output visible (on stderr with `to_stderr`)."""
+    target = err_console if to_stderr else console
+    if log_file is None and not to_stderr:
         yield console
         return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    terminal = os.fdopen(os.dup(1), "w", buffering=1)
-    progress = Console(
-        file=terminal, highlight=False, force_terminal=console.is_terminal, width=console.width
-    )
-    with open(log_file, "ab") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield progress
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            terminal.close()
+    terminal = os.fdopen(os.dup(2 if to_stderr else 1), "w", buffering=1)
+    progress = Console(file=terminal, highlight=False, force_terminal=target.is_terminal, width=target.width)
+    sink = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        sink = open(log_file, "ab")  # noqa: SIM115 - closed below, after the fds are restored
+    try:
+        os.dup2(sink.fileno() if sink is not None else saved[1], 1)
+        os.dup2(sink.fileno() if sink is not None else saved[1], 2)
+        yield progress
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        terminal.close()
+        if sink is not None:
+            sink.close()

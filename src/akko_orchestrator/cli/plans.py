@@ -25,10 +25,6 @@ def main_state(catalog: Catalog, table_name: str) -> tuple[int, int] | None:
     return snapshot.snapshot_id, int(summary.get("total-records", 0)) if summary else 0
 
 
-def describe_main(state: tuple[int, int] | None) -> str:
-    return "no table" if state is None else f"snapshot {state[0]}, {state[1]} rows"
-
-
 def branch_head(catalog: Catalog, table_name: str, branch: str) -> tuple[int, int | None] | None:
     from akko_orchestrator.lakehouse.inspect import branches
 

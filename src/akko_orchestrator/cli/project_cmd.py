@@ -10,6 +10,7 @@ import typer
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
 from akko_orchestrator.cli.console import console, err_console, handle_errors
+from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 
@@ -20,9 +21,12 @@ def validate(
     path: Annotated[
         Path | None, typer.Argument(help="Spec file or folder (default: the project's pipelines).")
     ] = None,
+    as_json: JsonOption = False,
     profile: ProfileOption = None,
 ) -> None:
     """Check every spec: schema, unknown fields, ids, cycles, tables, cron, SQL. Exit 1 on any error."""
+    import dataclasses
+
     from rich.markup import escape
 
     from akko_orchestrator.spec.validate import validate_path
@@ -39,11 +43,22 @@ def validate(
         known_profiles=project.config.profiles,
         engine=project.profile.engine,
     )
-    for issue in report.issues:
-        err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
-    for valid_file in report.valid_files:
-        console.print(f"[green]valid[/green] {escape(valid_file)}", soft_wrap=True)
-    console.print(f"{len(report.valid_files)} of {len(report.files)} spec file(s) valid.")
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "files": list(report.files),
+                "valid_files": list(report.valid_files),
+                "problems": [{**dataclasses.asdict(i), "message": i.format()} for i in report.issues],
+            }
+        )
+    else:
+        # One problem per line, however long: `file:line:column: ...` is what editors and CI annotations parse.
+        for issue in report.issues:
+            err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
+        for valid_file in report.valid_files:
+            console.print(f"[green]valid[/green] {escape(valid_file)}", soft_wrap=True)
+        console.print(f"{len(report.valid_files)} of {len(report.files)} spec file(s) valid.")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -75,7 +90,7 @@ def dev(
 
 @app.command()
 @handle_errors
-def sync() -> None:
+def sync(as_json: JsonOption = False) -> None:
     """Write the per-pipeline shims into the DAG folder (done automatically by run, demo and dev)."""
     from akko_orchestrator.compiler.shims import sync_shims
     from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
@@ -83,8 +98,15 @@ def sync() -> None:
     project = project_for()
     result = sync_shims(project.pipelines_dir, project.dags_dir, project.root)
     link_dag_folders(project)  # akko.yaml `dags`: hand-written DAG folders beside the shims
+    if as_json:
+        names = {
+            key: sorted(str(p) for p in getattr(result, key)) for key in ("written", "unchanged", "removed")
+        }
+        print_json({"dags_dir": str(project.dags_dir), **names})
+        return
     console.print(
-        f"{len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed in {project.dags_dir}"
+        f"{len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed in "
+        f"{project.dags_dir}"
     )
 
 

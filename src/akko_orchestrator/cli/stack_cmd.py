@@ -6,6 +6,7 @@ Mounted by cli/main.py as `app.add_typer(stack_app, name="stack")`. Endpoints an
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from akko_orchestrator.cli.console import console, handle_errors
+from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.stack.base import ServiceStatus
 from akko_orchestrator.stack.manager import StackManager, StackOptions, build_stack
 
@@ -112,9 +114,13 @@ def down() -> None:
 
 @stack_app.command()
 @handle_errors
-def status() -> None:
+def status(as_json: JsonOption = False) -> None:
     """Show each service: running or stopped, endpoint, pid, start-up time."""
-    console.print(status_view(_manager().status(), console.width))
+    statuses = _manager().status()
+    if as_json:
+        print_json({"services": [dataclasses.asdict(item) for item in statuses]})
+        return
+    console.print(status_view(statuses, console.width))
 
 
 WIDE = 100  # columns from which the table fits; below, one compact line per service

@@ -9,6 +9,8 @@ import typer
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
 from akko_orchestrator.cli.console import console, handle_errors
+from akko_orchestrator.cli.output import JsonOption, print_json
+from akko_orchestrator.cli.render import command_lines, hanging
 from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
@@ -27,11 +29,11 @@ def tables(
             "table. The next run of such a step replaces its branch anyway.",
         ),
     ] = False,
+    as_json: JsonOption = False,
     profile: ProfileOption = None,
 ) -> None:
-    """List the lakehouse's tables, or one table's schema, snapshots and branches."""
-    from akko_orchestrator.cli.render import branches_table, rows_table
-    from akko_orchestrator.lakehouse import inspect
+    """List the lakehouse's tables (rows, files, size, last maintenance), or one table's files, schema,
+    snapshots and branches."""
     from akko_orchestrator.lakehouse.catalog import open_catalog
 
     catalog = open_catalog(project_for(profile))
@@ -39,51 +41,69 @@ def tables(
         raise AkkoError(f"no table {table}; `akko tables` lists them")
     if drop_audit:
         _drop_audit_branches(catalog, table)
+    elif table is None:
+        _list_tables(catalog, as_json)
+    else:
+        _table_detail(catalog, table, as_json)
+
+
+def _list_tables(catalog: Catalog, as_json: bool) -> None:
+    from akko_orchestrator.cli.render_tables import table_info_json, tables_view
+    from akko_orchestrator.lakehouse import inspect
+
+    infos = inspect.list_tables(catalog)
+    if as_json:
+        print_json({"tables": [table_info_json(i) for i in infos]})
         return
-    if table is None:
-        infos = inspect.list_tables(catalog)
-        rows = [
-            [i.name, i.rows, i.snapshots, i.partitioning, i.updated, len(i.audit_branches) or "-"]
-            for i in infos
-        ]
-        columns = ["table", "rows", "snapshots", "partitioning", "updated", "audit branches"]
-        console.print(rows_table("tables", columns, rows))
-        left = sum(len(i.audit_branches) for i in infos)
-        if left:
-            console.print(
-                f"{left} audit branch(es) hold data rejected by checks: `akko tables TABLE` shows them, "
-                "`akko tables --drop-audit [TABLE]` removes them."
-            )
-        return
-    loaded = catalog.load_table(table)
-    schema_rows = [
-        [f.field_id, f.name, str(f.field_type), "required" if f.required else "optional"]
-        for f in loaded.schema().fields
-    ]
-    console.print(rows_table(f"{table} schema", ["id", "column", "type", "null"], schema_rows))
-    snaps = [
-        [s.snapshot_id, s.committed, s.operation, s.added_rows, s.total_rows, s.written_by, ", ".join(s.refs)]
-        for s in inspect.snapshots(loaded)
-    ]
-    console.print(
-        rows_table(
-            f"{table} snapshots",
-            ["snapshot", "committed", "operation", "added", "total", "written by", "head of"],
-            snaps,
+    console.print(tables_view(infos, console.width))
+    left = sum(len(i.audit_branches) for i in infos)
+    if left:
+        console.print(
+            f"{left} audit branch(es) hold data rejected by checks: `akko tables TABLE` shows them, "
+            "`akko tables --drop-audit [TABLE]` removes them."
         )
-    )
+
+
+def _table_detail(catalog: Catalog, table: str, as_json: bool) -> None:
+    from akko_orchestrator.cli import render_tables as render
+    from akko_orchestrator.lakehouse import inspect
+
+    loaded = catalog.load_table(table)
+    info = inspect.table_info(loaded, table)
+    manifests = inspect.manifest_count(loaded)
+    fields = render.schema_rows(loaded)
+    snaps = inspect.snapshots(loaded)
     refs = inspect.branches(loaded)
+    if as_json:
+        print_json(
+            {
+                **render.table_info_json(info),
+                "manifests": manifests,
+                "schema": fields,
+                "snapshots": [render.snapshot_json(s) for s in snaps],
+                "branches": [render.branch_json(b) for b in refs],
+            }
+        )
+        return
+    width = console.width
+    console.print(render.overview_view(info, manifests, width))
+    console.print(render.schema_view(table, fields, width))
+    console.print(render.snapshots_view(table, snaps, width))
     if not refs:
         console.print(f"{table} branches: main only")
         return
-    console.print(branches_table(f"{table} branches (besides main)", refs))
+    console.print(render.branches_view(f"{table} branches (besides main)", refs, width))
     for ref in (r for r in refs if r.audit):
         console.print(
             f"{ref.name}: data rejected by the checks of {ref.written_by} (run {ref.run_id}); main was not "
-            f'changed. Query it: `akko query "SELECT * FROM {table}" --at {table}={ref.name}`; remove it: '
-            f"`akko tables --drop-audit {table}`.",
+            "changed. Query it:"
+        )
+        console.print(
+            command_lines(["akko", "query", f"SELECT * FROM {table}", "--at", f"{table}={ref.name}"], width),
             soft_wrap=True,
         )
+        console.print("Remove it:")
+        console.print(command_lines(["akko", "tables", "--drop-audit", table], width), soft_wrap=True)
 
 
 def _drop_audit_branches(catalog: Catalog, table: str | None) -> None:
@@ -96,11 +116,11 @@ def _drop_audit_branches(catalog: Catalog, table: str | None) -> None:
         for ref in inspect.branches(catalog.load_table(name)):
             if ref.audit and remove_branch(catalog, name, ref.name):
                 removed += 1
-                console.print(
-                    f"removed {name} branch {ref.name} (snapshot {ref.snapshot_id}, {ref.rows} rows, "
-                    f"written by {ref.written_by}, run {ref.run_id})",
-                    soft_wrap=True,
+                detail = (
+                    f"{name} branch {ref.name} (snapshot {ref.snapshot_id}, {ref.rows} rows, "
+                    f"written by {ref.written_by}, run {ref.run_id})"
                 )
+                console.print(hanging("removed", detail, console.width), soft_wrap=True)
     where = table or "any table"
     console.print(f"{removed} audit branch(es) removed." if removed else f"No audit branch on {where}.")
 
@@ -118,11 +138,12 @@ def query(
             "repeatable.",
         ),
     ] = None,
+    as_json: JsonOption = False,
     profile: ProfileOption = None,
 ) -> None:
     """Query the lakehouse in Trino SQL (on DuckDB locally); read-only: SELECT, WITH, VALUES, TABLE, SHOW,
     DESCRIBE and EXPLAIN, anything else is refused before it runs."""
-    from akko_orchestrator.cli.render import rows_table
+    from akko_orchestrator.cli.render_tables import query_view
     from akko_orchestrator.runtime.context import StepContext
     from akko_orchestrator.runtime.query import read_only_query, refuse_unless_read_only
     from akko_orchestrator.runtime.results import json_safe
@@ -134,7 +155,12 @@ def query(
     finally:
         ctx.close()
     rows = [[json_safe(v) for v in r.values()] for r in result.slice(0, limit).to_pylist()]
-    console.print(rows_table(f"{result.num_rows} row(s)", result.column_names, rows))
+    if as_json:
+        print_json({"columns": result.column_names, "rows": rows, "row_count": result.num_rows})
+        return
+    console.print(query_view(f"{result.num_rows} row(s)", result.column_names, rows, console.width))
+    if result.num_rows > limit:
+        console.print(f"{result.num_rows - limit} more row(s) not shown (--limit).")
 
 
 def _pinned_refs(catalog: Catalog, specs: list[str]) -> dict[str, int]:

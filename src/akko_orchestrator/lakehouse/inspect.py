@@ -1,16 +1,22 @@
-"""Read-only views of the lakehouse for `akko tables`: tables, snapshots, schema, partitions, branches."""
+"""Read-only views of the lakehouse for `akko tables`: tables, their files and last maintenance, snapshots,
+schema, partitions, branches."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.lakehouse.wap import AUDIT_PREFIX, audit_branches
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
+
+# Table properties the maintenance DAG sets after each run: when (ISO-8601 UTC) and what (short text such as
+# `expire 12, compact 200->2 files`).
+LAST_MAINTENANCE = "akko.last-maintenance"
+LAST_MAINTENANCE_OPS = "akko.last-maintenance-ops"
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,12 @@ class TableInfo:
     updated: str
     partitioning: str
     audit_branches: tuple[str, ...] = ()  # left by steps whose checks failed (write-audit-publish)
+    # from the current snapshot's summary (Iceberg keeps running totals there: nothing is listed or read)
+    data_files: int = 0
+    size_bytes: int = 0
+    delete_files: int = 0
+    last_maintenance: str | None = None  # None: never maintained
+    last_maintenance_ops: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,23 @@ def table_info(table: Table, name: str) -> TableInfo:
         )
         or "unpartitioned",
         audit_branches=tuple(audit_branches(table)),
+        data_files=_total(summary, "total-data-files"),
+        size_bytes=_total(summary, "total-files-size"),
+        delete_files=_total(summary, "total-delete-files"),
+        last_maintenance=table.properties.get(LAST_MAINTENANCE),
+        last_maintenance_ops=table.properties.get(LAST_MAINTENANCE_OPS),
     )
+
+
+def manifest_count(table: Table) -> int:
+    """Manifests of the current snapshot (one read of its manifest list, a small file)."""
+    snapshot = table.current_snapshot()
+    return len(snapshot.manifests(table.io)) if snapshot is not None else 0
+
+
+def _total(summary: Any, key: str) -> int:
+    value = summary.get(key) if summary is not None else None
+    return int(value) if value is not None else 0
 
 
 def snapshots(table: Table) -> list[SnapshotInfo]:

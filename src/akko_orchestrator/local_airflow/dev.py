@@ -28,6 +28,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from akko_orchestrator.compiler.shims import sync_shims
 from akko_orchestrator.config.project import Project
@@ -350,7 +351,7 @@ def wait_ready(
             report_import_errors(api, out)
             return True
         if not noticed and time.monotonic() - begun > SLOW_START_NOTICE:
-            out.print(f"still waiting for: {', '.join(sorted(missing))}", soft_wrap=True)
+            out.print(Text(f"still waiting for: {', '.join(sorted(missing))}"))  # wrapped at the width
             noticed = True
         stop.wait(0.5)
     return False

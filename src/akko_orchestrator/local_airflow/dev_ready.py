@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from akko_orchestrator.compiler.shims import MARKER
 from akko_orchestrator.config.project import Project
@@ -72,7 +72,7 @@ def report_import_errors(api: ApiClient, out: Console) -> None:
         return  # only a convenience: the UI lists them too
     for error in errors:
         last = (error.get("stack_trace") or "").strip().splitlines()[-1:] or ["?"]
-        out.print(
-            f"[red]pipeline failed to load[/red] {Path(error['filename']).name}: {escape(last[0])}",
-            soft_wrap=True,
-        )
+        # the terminal's width, words whole (a message of Airflow's, never read as markup)
+        line = Text(f"pipeline failed to load {Path(error['filename']).name}: {last[0]}")
+        line.stylize("red", 0, len("pipeline failed to load"))
+        out.print(line)
