@@ -3,7 +3,6 @@ located line per problem, then a summary; exit 1 on any problem."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
 from akko_orchestrator.cli.console import console, handle_errors
+from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.errors import AkkoError
 
 _STATUS = {"ok": "[green]ok[/green]", "failed": "[red]failed[/red]", "skipped": "[yellow]skipped[/yellow]"}
@@ -22,7 +22,7 @@ def ci(
     skip: Annotated[
         list[str] | None, typer.Option(help="Leave out a step: schema, dags or tests (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document: problems and steps.")] = False,
+    as_json: JsonOption = False,
     github: Annotated[
         bool, typer.Option("--github", help="Also print GitHub Actions annotations (::error file=...).")
     ] = False,
@@ -41,7 +41,7 @@ def ci(
         raise AkkoError(f"--skip {', '.join(unknown)}: steps that can be skipped are {', '.join(SKIPPABLE)}")
     report = run_ci(project_for(profile), set(skip or ()), workers)
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
         raise typer.Exit(0 if report.ok else 1)
     for problem in report.problems:
         console.print(escape(_wrapped(problem.format())), soft_wrap=True)
