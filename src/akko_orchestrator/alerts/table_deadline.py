@@ -8,8 +8,8 @@ Not published: `deadline_missed` names the table. The catalog unreadable: the al
 table's state is unknown (a broken catalog must not silence a deadline).
 
 The triggerer gives only the callback's JSON kwargs and the scheduler's simple context (the run's id and state):
-the project is loaded from the spec file's folder, as a task does; catalog I/O runs in a worker thread so the
-triggerer's event loop is never blocked.
+the project is loaded from the spec file's folder, as a task does (else from AKKO_PROJECT_DIR); catalog I/O runs
+in a worker thread so the triggerer's event loop is never blocked.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def table_state(spec: str, table: str, pipeline: str, run_id: str | None) -> str
         from akko_orchestrator.config.project import load_project
         from akko_orchestrator.lakehouse.catalog import open_catalog
 
-        catalog = open_catalog(load_project(Path(spec).parent))
+        # the spec's folder, as a task does; absent where the triggerer's copy of the DAGs lives elsewhere
+        folder = Path(spec).parent
+        catalog = open_catalog(load_project(folder if folder.is_dir() else None))  # else AKKO_PROJECT_DIR
         try:
             iceberg_table = catalog.load_table(table)
         except NoSuchTableError:
