@@ -1,7 +1,8 @@
 """Deadlines per table: the spec's `deadline` (one or a list, a `table` per deadline) checked against the tables
 the pipeline writes with located errors, each deadline compiled to its own Airflow deadline alert (serialized the
 same on every parse), and the callback's answer when the catalog cannot be read: the alert goes all the same.
-Whether the run published the table is read on a real table by tests/e2e/test_alerts.py."""
+Whether the run published the table: on a real pyiceberg table written through AKKO's write-audit-publish here,
+and through Airflow's deadline path in tests/e2e/test_alerts.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from akko_orchestrator.alerts.deadline import TABLE_CALLBACK
-from akko_orchestrator.alerts.table_deadline import table_deadline_missed
+from akko_orchestrator.alerts.table_deadline import published_in_run, table_deadline_missed
 from akko_orchestrator.errors import SpecError
 from akko_orchestrator.spec.alerts import AlertRule
 from tests.conftest import REPO, copy_project
@@ -125,3 +126,24 @@ def test_an_unreadable_catalog_still_sends_the_alert_saying_the_state_is_unknown
         "run: scheduled__2026-12-06T02:00:00+00:00 (state running)",
         "table: demo.sales (state unknown: the catalog could not be read (DatabaseError))",
     ]
+
+
+def test_published_means_a_snapshot_of_this_run_on_main_not_on_its_audit_branch(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from akko_orchestrator.lakehouse.wap import audit_branch, publish
+    from akko_orchestrator.lakehouse.writer import write_table
+    from akko_orchestrator.spec.models import Output
+
+    catalog = SqlCatalog("test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=tmp_path.as_uri())
+    run = {"akko.pipeline": "p", "akko.step": "s", "akko.run-id": "run-1", "akko.try-number": "1"}
+    branch = audit_branch("p", "s")
+    written = write_table(catalog, Output(table="demo.t"), pa.table({"id": [1]}), run, branch=branch)
+    table = catalog.load_table("demo.t")  # main: the new table's empty marker; the write: on the audit branch
+    assert table.current_snapshot() is not None
+    assert not published_in_run(table, "p", "run-1")
+    publish(catalog, "demo.t", branch, written.base_snapshot_id)
+    table = catalog.load_table("demo.t")
+    assert published_in_run(table, "p", "run-1")
+    assert not published_in_run(table, "p", "run-2") and not published_in_run(table, "other", "run-1")
