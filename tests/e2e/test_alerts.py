@@ -4,9 +4,9 @@ e-mail (the spec), through Airflow connections given in the environment, as a us
 
 One `akko demo --bad-rows 3` run (~15 s): land_sales publishes demo.raw_sales with a `warn` check failing
 (check-warning alerts), then transform_sales fails on its checks (the Done-when: a failed demo run sends a Slack
-alert). A missed deadline needs
-Airflow's scheduler and triggerer: rather than waiting until 06:00 UTC, fire_deadline.py triggers a run and runs
-their steps on its real `Deadline` row (see it).
+alert). A missed deadline needs Airflow's scheduler and triggerer: rather than waiting until 06:00 UTC,
+fire_deadline.py triggers a run and runs their steps on its real `Deadline` rows (see it): the pipeline's deadline
+and two table deadlines, one of a table the run published (nothing sent) and one of a table it did not.
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ alerts:
 SPEC_ALERTS = """alerts:
   - on: [failure, check_warning]
     email: {to: [data-team@example.com], conn_id: akko_smtp}
-deadline: {by: "06:00"}
+deadline:
+  - {by: "06:00"}
+  - {by: "06:00", table: demo.raw_sales}
+  - {within: 1h, table: demo.sales}
 """
 WARN_CHECK = """      - row_count: {min: 1000}
         name: enough_sales
@@ -80,7 +83,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, receivers: tuple[SlackReceive
     warned = (about(slack.messages, "warning"), [m for m in smtp.mails if "warning" in m[2]["Subject"]])
     failed = (about(slack.messages, "failed"), [m for m in smtp.mails if "failed" in m[2]["Subject"]])
     fired = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "alerts" / "fire_deadline.py"), str(root), PIPELINE],
+        [sys.executable, str(Path(__file__).parent / "alerts" / "fire_deadline.py"), str(root), PIPELINE]
+        + ["demo.raw_sales"],  # published by the late run: its table deadline is met
         env=env,
         capture_output=True,
         text=True,
@@ -92,7 +96,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, receivers: tuple[SlackReceive
         "warned": warned,
         "failed": failed,
         "deadline": json.loads(fired.stdout.strip().splitlines()[-1]),
-        "after_deadline": (slack.wait(3)[2:], smtp.mails[2:]),
+        "after_deadline": (slack.wait(4)[2:], smtp.mails[2:]),
         "logs": bad.stdout + bad.stderr + fired.stdout + fired.stderr,
     }
 
@@ -134,20 +138,38 @@ def test_a_published_step_with_a_warn_check_failing_sends_check_warnings(runs: d
 
 
 def test_the_missed_deadline_fires_through_airflows_deadline_path(runs: dict) -> None:
-    deadline = runs["deadline"]
-    assert deadline["run_id"] == "late_run" and deadline["state"] == "queued"
-    expected = next_time_of_day(dt.datetime.fromisoformat(deadline["run_after"]), "06:00")
-    assert dt.datetime.fromisoformat(deadline["deadline_time"]) == expected
-    assert deadline["missed"] is True
-    assert [e["state"] for e in deadline["events"]] == ["running", "success"]
-    assert deadline["callback_state"] == "success"
-    [slack], mails = runs["after_deadline"]
+    fired = runs["deadline"]
+    assert fired["run_id"] == "late_run" and fired["state"] == "queued"
+    by_pipeline, by_table_published, within = fired["deadlines"]  # by alert name
+    assert [d["name"] for d in fired["deadlines"]] == [
+        "akko: by 06:00 UTC",
+        "akko: demo.raw_sales by 06:00 UTC",
+        "akko: demo.sales within 1h of the run being queued",
+    ]
+    expected = next_time_of_day(dt.datetime.fromisoformat(fired["run_after"]), "06:00")
+    assert dt.datetime.fromisoformat(by_pipeline["deadline_time"]) == expected
+    assert dt.datetime.fromisoformat(by_table_published["deadline_time"]) == expected
+    for deadline in fired["deadlines"]:
+        assert deadline["missed"] is True
+        assert [e["state"] for e in deadline["events"]] == ["running", "success"]
+        assert deadline["callback_state"] == "success"
+    assert (
+        by_table_published["events"][-1]["body"] == 0
+    )  # demo.raw_sales was published by the run: nothing sent
+    assert by_pipeline["events"][-1]["body"] == within["events"][-1]["body"] == 1  # targets reached
+    messages, mails = runs["after_deadline"]
     assert mails == []  # the spec's e-mail rule is not subscribed to deadline_missed
-    text = lines(slack)
+    [run_alert] = [m for m in messages if lines(m)[0].endswith("missed its deadline")]
+    text = lines(run_alert)
     assert text[0] == "AKKO alert: akko_e2e_pipeline missed its deadline"
     assert text[1] == f"deadline: by 06:00 UTC ({expected:%Y-%m-%d} 06:00 UTC)"
     assert text[2] == "run: late_run (state queued)"
     assert text[3] == "tables: demo.raw_sales, demo.sales"
+    [table_alert] = about(messages, "deadline for")  # none for demo.raw_sales
+    text = lines(table_alert)
+    assert text[0] == "AKKO alert: akko_e2e_pipeline missed its deadline for demo.sales"
+    assert text[1].startswith("deadline: demo.sales within 1h of the run being queued (")
+    assert text[2:] == ["run: late_run (state queued)", "table: demo.sales (not published by this run)"]
 
 
 def test_no_secret_in_any_output(runs: dict, receivers: tuple[SlackReceiver, SmtpReceiver]) -> None:

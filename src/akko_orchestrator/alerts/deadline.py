@@ -21,6 +21,7 @@ from typing import Any
 from airflow.sdk.definitions.deadline import BaseDeadlineReference
 
 CALLBACK = "akko_orchestrator.alerts.notify.deadline_missed"
+TABLE_CALLBACK = "akko_orchestrator.alerts.table_deadline.table_deadline_missed"  # `deadline: {table: ...}`
 
 
 def next_time_of_day(after: dt.datetime, time_of_day: str) -> dt.datetime:

@@ -50,16 +50,30 @@ def deadline_message(
     pipeline: str, deadline: str, tables: list[str], context: dict[str, Any] | None
 ) -> Message:
     """The pipeline's deadline passed before its run finished: from the deadline callback's simple context."""
-    run = (context or {}).get("dag_run") or {}
-    missed = (context or {}).get("deadline") or {}
-    lines = [
-        f"deadline: {deadline} ({_utc(missed.get('deadline_time'))})",
-        f"run: {run.get('dag_run_id') or run.get('run_id') or '?'} (state {run.get('state', '?')})",
-        *_tables(tables),
-    ]
+    lines = [*_deadline_lines(deadline, context), *_tables(tables)]
     return Message(
         f"AKKO: pipeline {pipeline} missed its deadline", _body(f"{pipeline} missed its deadline", lines)
     )
+
+
+def table_deadline_message(
+    pipeline: str, deadline: str, table: str, state: str, context: dict[str, Any] | None
+) -> Message:
+    """A table's deadline passed and the run had not published it (or its state could not be read)."""
+    lines = [*_deadline_lines(deadline, context), f"table: {table} ({state})"]
+    return Message(
+        f"AKKO: {table} ({pipeline}) missed its deadline",
+        _body(f"{pipeline} missed its deadline for {table}", lines),
+    )
+
+
+def _deadline_lines(deadline: str, context: dict[str, Any] | None) -> list[str]:
+    run = (context or {}).get("dag_run") or {}
+    missed = (context or {}).get("deadline") or {}
+    return [
+        f"deadline: {deadline} ({_utc(missed.get('deadline_time'))})",
+        f"run: {run.get('dag_run_id') or run.get('run_id') or '?'} (state {run.get('state', '?')})",
+    ]
 
 
 def _utc(moment: Any) -> str:

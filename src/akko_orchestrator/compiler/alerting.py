@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from akko_orchestrator.plan.model import Plan
-from akko_orchestrator.spec.alerts import AlertRule, effective_rules, targets_for
+from akko_orchestrator.spec.alerts import AlertRule, deadlines_of, effective_rules, targets_for
 from akko_orchestrator.spec.models import duration_seconds
 
 
@@ -31,34 +31,34 @@ def task_alert_args(plan: Plan, project_rules: list[AlertRule]) -> dict[str, Any
     return args
 
 
-def deadline_alerts(plan: Plan, project_rules: list[AlertRule]) -> list[Any]:
-    """The pipeline's `deadline` as an Airflow deadline alert sending `deadline_missed` (none without a deadline
-    or without a target subscribed to it)."""
-    deadline = plan.pipeline.deadline
+def deadline_alerts(plan: Plan, project_rules: list[AlertRule], spec_file: str) -> list[Any]:
+    """The pipeline's deadlines, one Airflow deadline alert each, sending `deadline_missed` (none without a
+    target subscribed to it). A table deadline's callback gets the spec file to find the project's catalog; one
+    whose table is written only on another profile is left out."""
     targets = targets_for(effective_rules(project_rules, plan.pipeline.alerts), "deadline_missed")
-    if deadline is None or not targets:
+    if not targets:
         return []
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    from akko_orchestrator.alerts.deadline import CALLBACK, TimeOfDayDeadline
+    from akko_orchestrator.alerts.deadline import CALLBACK, TABLE_CALLBACK, TimeOfDayDeadline
 
-    if deadline.by is not None:
-        reference: Any = TimeOfDayDeadline(time=deadline.by)
-        interval = dt.timedelta(0)
-    else:
-        reference = DeadlineReference.DAGRUN_QUEUED_AT
-        interval = dt.timedelta(seconds=duration_seconds(str(deadline.within)))
-    kwargs = {
-        "pipeline": plan.pipeline.pipeline,
-        "deadline": deadline.describe(),
-        "tables": list(plan.tables_written),
-        "targets": targets,
-    }
-    return [
-        DeadlineAlert(
-            reference=reference,
-            interval=interval,
-            callback=AsyncCallback(CALLBACK, kwargs=kwargs),
-            name=f"akko: {deadline.describe()}",
-        )
-    ]
+    alerts = []
+    for _, deadline in deadlines_of(plan.pipeline.deadline):
+        if deadline.table is not None and deadline.table not in plan.tables_written:
+            continue
+        if deadline.by is not None:
+            reference: Any = TimeOfDayDeadline(time=deadline.by)
+            interval = dt.timedelta(0)
+        else:
+            reference = DeadlineReference.DAGRUN_QUEUED_AT
+            interval = dt.timedelta(seconds=duration_seconds(str(deadline.within)))
+        kwargs: dict[str, Any] = {"pipeline": plan.pipeline.pipeline, "deadline": deadline.describe()}
+        if deadline.table is None:
+            kwargs["tables"] = list(plan.tables_written)
+        else:
+            kwargs.update(table=deadline.table, spec=spec_file)
+        kwargs["targets"] = targets
+        callback = AsyncCallback(TABLE_CALLBACK if deadline.table else CALLBACK, kwargs=kwargs)
+        name = f"akko: {deadline.describe()}"  # distinct: the planner refuses a deadline given twice
+        alerts.append(DeadlineAlert(reference=reference, interval=interval, callback=callback, name=name))
+    return alerts

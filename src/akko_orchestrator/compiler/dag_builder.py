@@ -33,7 +33,7 @@ def build_dag(
         tags=sorted({*pipeline.tags, f"team:{pipeline.team}", "akko"}),
         default_args=_default_args(pipeline),
         doc_md=_doc(plan, spec_file),
-        deadline=deadline_alerts(plan, project_alerts or []) or None,
+        deadline=deadline_alerts(plan, project_alerts or [], spec_file) or None,
     )
     alert_args = task_alert_args(plan, project_alerts or [])
     with dag:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan import dbt_steps
+from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
@@ -32,9 +33,7 @@ class _Planner:
     profile: str | None = None  # the active profile: steps limited to other `profiles` are left out
     engine: str | None = None  # `embedded`: SQL that DuckDB cannot answer like Trino is refused
     dbt_graphs: dbt_steps.GraphProvider = dbt_steps.stored_graph  # a dbt step's graph (parse time: stored)
-    tenancy: Tenancy | None = (
-        None  # akko.yaml's `teams`: what the pipeline's team may read, write, connect to
-    )
+    tenancy: Tenancy | None = None  # akko.yaml's `teams`: what the pipeline's team may touch
     issues: list[SpecIssue] = field(default_factory=list)
     graphs: dict[str, dbt_steps.DbtGraph] = field(default_factory=dict)  # dbt step id -> its graph
 
@@ -56,6 +55,7 @@ class _Planner:
 
             self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
+        self.issues += deadline_issues(self.pipeline, self.source, self.graphs)
         upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
         if self.issues:

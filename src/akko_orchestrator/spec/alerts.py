@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from akko_orchestrator.spec.base import DURATION, SpecModel
+from akko_orchestrator.spec.base import DURATION, SpecModel, TableName
 
 ALERT_EVENTS = ("failure", "check_warning", "deadline_missed")
 AlertEvent = Literal["failure", "check_warning", "deadline_missed"]
@@ -95,8 +95,8 @@ class AlertRule(SpecModel):
 
 
 class Deadline(SpecModel):
-    """When the pipeline's tables must be published: `by` a UTC time of day, or `within` a duration of the run
-    being queued. Missing it sends `deadline_missed` (evaluated by Airflow's scheduler)."""
+    """When the pipeline's tables (or one `table`) must be published: `by` a UTC time of day, or `within` a
+    duration of the run being queued. Missing it sends `deadline_missed` (evaluated by Airflow's scheduler)."""
 
     by: Annotated[str, Field(pattern=TIME_OF_DAY)] | None = Field(
         None,
@@ -106,6 +106,11 @@ class Deadline(SpecModel):
     within: Annotated[str, Field(pattern=DURATION)] | None = Field(
         None, description="A duration after the run was queued, e.g. `2h`."
     )
+    table: TableName | None = Field(
+        None,
+        description="Only this table, one the pipeline writes: met once the run published it (default: the "
+        "whole run must succeed in time).",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Deadline:
@@ -114,7 +119,17 @@ class Deadline(SpecModel):
         return self
 
     def describe(self) -> str:
-        return f"by {self.by} UTC" if self.by else f"within {self.within} of the run being queued"
+        when = f"by {self.by} UTC" if self.by else f"within {self.within} of the run being queued"
+        return f"{self.table} {when}" if self.table else when
+
+
+def deadlines_of(value: Deadline | list[Deadline] | None) -> list[tuple[tuple[str | int, ...], Deadline]]:
+    """A spec's `deadline` (one or a list) as (its path in the spec, the deadline) pairs."""
+    if value is None:
+        return []
+    if isinstance(value, Deadline):
+        return [(("deadline",), value)]
+    return [(("deadline", index), deadline) for index, deadline in enumerate(value)]
 
 
 def effective_rules(project: list[AlertRule], spec: list[AlertRule]) -> list[AlertRule]:

@@ -72,7 +72,10 @@ def _drop_shallow_union_duplicates(issues: list[SpecIssue]) -> list[SpecIssue]:
     return [
         issue
         for issue in issues
-        if not any(other != issue.field and other.startswith(issue.field + ".") for other in fields)
+        if not any(
+            other != issue.field and other.startswith((issue.field + ".", issue.field + "["))
+            for other in fields
+        )
         or issue.field == ""
     ]
 

@@ -347,8 +347,10 @@ class Pipeline(SpecModel):
         description="Where failures, check warnings and a missed `deadline` are sent (Slack, e-mail), beside "
         "akko.yaml's `alerts`: a rule for the same target replaces akko.yaml's.",
     )
-    deadline: Deadline | None = Field(
-        None, description="When this pipeline's tables must be published; missing it sends `deadline_missed`."
+    deadline: Deadline | list[Deadline] | None = Field(
+        None,
+        description="When this pipeline's tables, or one `table`, must be published (one deadline or a "
+        "list); missing one sends `deadline_missed`.",
     )
     steps: list[Step] = Field(min_length=1)
 
