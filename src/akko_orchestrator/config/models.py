@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from akko_orchestrator.config.maintenance import MaintenanceSettings
 from akko_orchestrator.errors import ConfigError
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
@@ -256,6 +257,10 @@ class ProjectConfig(ConfigModel):
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
     profiles: dict[str, Profile] = Field(default_factory=lambda: {"local": Profile()})
+    maintenance: MaintenanceSettings | None = Field(
+        None,
+        description="Iceberg table maintenance, compiled into the DAG `akko_maintenance` (docs/maintenance.md).",
+    )
 
     @field_validator("teams")
     @classmethod
