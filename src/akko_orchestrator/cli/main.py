@@ -9,6 +9,7 @@ import gc
 from akko_orchestrator.cli import (  # noqa: F401 - they register commands
     checks_cmd,
     lineage_cmd,
+    maintenance_cmd,
     project_cmd,
     run_cmd,
     tables_cmd,
