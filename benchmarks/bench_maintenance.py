@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, RESULTS, table  # noqa: E402
+from _common import REPO, table  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
 
 QUERIES = {
     "group by region": "SELECT region, count(*) AS n, sum(amount) AS total FROM demo.events GROUP BY region",

@@ -26,6 +26,7 @@ TABLE = "maint.events"
 SPEC = """\
 pipeline: maint_events
 owner: tests
+team: demo
 steps:
   - id: events
     kind: sql

@@ -54,5 +54,6 @@ class TableReport:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["compacted"] = list(self.compacted) if self.compacted else None  # JSON (XCom) has no tuples
         data["summary"] = self.summary()
         return data
