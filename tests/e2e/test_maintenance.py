@@ -57,8 +57,11 @@ def identity(run: int) -> dict[str, str]:
     return {"akko.pipeline": PIPELINE, "akko.step": STEP, "akko.run-id": f"run-{run}", "akko.try-number": "1"}
 
 
-def small_appends(catalog, count: int) -> None:
-    output = Output(table=TABLE, mode="append", partition_by=["region"])
+def small_appends(catalog, name: str, count: int) -> None:
+    """`count` commits of two rows each, with a run identity: the first through AKKO's writer (creating the table,
+    partitioned by region), the others as plain pyiceberg appends on the same table object (no reload between
+    commits: the fast way to 200 snapshots)."""
+    table = None
     for run in range(count):
         rows = pa.table(
             {
@@ -67,7 +70,13 @@ def small_appends(catalog, count: int) -> None:
                 "amount": pa.array([run * 1.25, run * 0.5], pa.float64()),
             }
         )
-        write_table(catalog, output, rows, properties=identity(run))
+        if table is None:
+            write_table(
+                catalog, Output(table=name, mode="append", partition_by=["region"]), rows, identity(run)
+            )
+            table = catalog.load_table(name)
+        else:
+            table.append(rows, snapshot_properties=identity(run))
 
 
 def query_all(project: Project) -> list[pa.Table]:
@@ -86,7 +95,7 @@ def test_the_maintenance_dag_compacts_200_appends_with_identical_results(project
     from akko_orchestrator.runtime.publish import guarded_write
 
     catalog = open_catalog(project)
-    small_appends(catalog, APPENDS)
+    small_appends(catalog, TABLE, APPENDS)
     table = catalog.load_table(TABLE)
     assert int(table.current_snapshot().summary["total-data-files"]) >= APPENDS
     before = query_all(project)

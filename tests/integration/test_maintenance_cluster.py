@@ -17,7 +17,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from tests.conftest import copy_project  # noqa: E402
-from tests.e2e.test_maintenance import APPENDS, identity  # noqa: E402
+from tests.e2e.test_maintenance import APPENDS, small_appends  # noqa: E402
 from tests.fixtures.cli import cli_env  # noqa: E402
 from tests.fixtures.stack_services import RunningStack  # noqa: E402
 
@@ -47,13 +47,9 @@ QUERIES = [
 def test_the_maintenance_dag_compacts_200_appends_through_trino(
     cluster_stack: RunningStack, tmp_path: Path
 ) -> None:
-    import pyarrow as pa
-
     from akko_orchestrator.config.project import load_project
     from akko_orchestrator.engines.registry import create_engine
     from akko_orchestrator.lakehouse.catalog import open_catalog
-    from akko_orchestrator.lakehouse.writer import write_table
-    from akko_orchestrator.spec.models import Output
 
     root = copy_project(cluster_stack.state_dir.parent / "maintenance-project")
     for spec in (root / "pipelines").glob("*.yaml"):
@@ -66,16 +62,7 @@ def test_the_maintenance_dag_compacts_200_appends_through_trino(
             patch.setenv(key, value)
         project = load_project(root, profile="cluster")
         catalog = open_catalog(project)
-        output = Output(table=TABLE, mode="append", partition_by=["region"])
-        for run in range(APPENDS):
-            rows = pa.table(
-                {
-                    "id": pa.array([2 * run, 2 * run + 1], pa.int64()),
-                    "region": ["eu", "us"] if run % 3 else ["apac", "eu"],
-                    "amount": pa.array([run * 1.25, run * 0.5], pa.float64()),
-                }
-            )
-            write_table(catalog, output, rows, properties=identity(run))
+        small_appends(catalog, TABLE, APPENDS)
         trino = create_engine("trino", project, catalog)
         try:
             before = [trino.query(sql, [TABLE]) for sql in QUERIES]

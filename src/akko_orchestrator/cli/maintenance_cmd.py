@@ -63,7 +63,8 @@ def line(report: TableReport) -> str:
         if report.status == "done":
             files += f"->{report.files_after} ({_size(report.bytes_before)}->{_size(report.bytes_after)})"
         files += "  "
-    return f"{escape(report.table)}  [{style}]{report.status}[/{style}]  {files}{escape(report.summary())}"
+    text = report.reason if report.status in ("skipped", "failed") else report.summary()
+    return f"{escape(report.table)}  [{style}]{report.status}[/{style}]  {files}{escape(text or '')}"
 
 
 def _size(size: int) -> str:
