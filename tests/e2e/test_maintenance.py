@@ -198,6 +198,25 @@ def test_later_runs_keep_what_branches_need_and_spare_young_files(project: Proje
     assert table.scan().to_arrow().num_rows == 2 * APPENDS
 
 
+def test_check_results_past_retention_are_deleted(project: Project) -> None:
+    from akko_orchestrator.maintenance.run import maintain
+    from akko_orchestrator.quality.history import HISTORY_TABLE, SCHEMA
+
+    now = dt.datetime.now(dt.UTC)
+    ages = [200, 120, 91, 30, 1]  # days; the default retention is 90d
+    rows = [
+        {"checked_at": now - dt.timedelta(days=d), "check_name": f"c{d}", "status": "passed"} for d in ages
+    ]
+    catalog = open_catalog(project)
+    write_table(
+        catalog, Output(table=HISTORY_TABLE, mode="append"), pa.Table.from_pylist(rows, schema=SCHEMA)
+    )
+    [report] = maintain(project, [HISTORY_TABLE])
+    assert report.check_rows_deleted == 3, report
+    kept = catalog.load_table(HISTORY_TABLE).scan().to_arrow()["check_name"].to_pylist()
+    assert sorted(kept) == ["c1", "c30"]
+
+
 def _stray(location: str, name: str, days: int = 0) -> Path:
     path = Path(location.removeprefix("file://")) / "data" / name
     path.write_bytes(b"not referenced")
