@@ -10,6 +10,7 @@ from akko_orchestrator.cli import (  # noqa: F401 - they register commands
     checks_cmd,
     ci_cmd,
     lineage_cmd,
+    maintenance_cmd,
     project_cmd,
     run_cmd,
     tables_cmd,

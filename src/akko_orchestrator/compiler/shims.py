@@ -60,9 +60,29 @@ def sync_shims(pipelines_dir: Path, dags_dir: Path, root: Path, dbt_graphs: bool
             continue
         target.write_text(text)
         written.append(target)
+    maintenance = _maintenance_shim(root, dags_dir)
+    if maintenance is not None:
+        wanted.add(maintenance[0].name)
+        (written if maintenance[1] else unchanged).append(maintenance[0])
     removed = []
     for existing in sorted(dags_dir.glob("*.py")):
         if existing.name not in wanted and existing.read_text().startswith(MARKER):
             existing.unlink()
             removed.append(existing)
     return SyncResult(written, unchanged, removed)
+
+
+def _maintenance_shim(root: Path, dags_dir: Path) -> tuple[Path, bool] | None:
+    """AKKO's maintenance DAG, when akko.yaml has `maintenance:` (compiler/maintenance_dag.py). Returns the shim
+    and whether it was (re)written."""
+    from akko_orchestrator.compiler.maintenance_dag import SHIM, read_settings
+    from akko_orchestrator.compiler.maintenance_dag import render_shim as render_maintenance
+
+    if read_settings(root) is None:
+        return None
+    target = dags_dir / SHIM
+    text = render_maintenance(root, dags_dir, MARKER)
+    if target.is_file() and target.read_text() == text:
+        return target, False
+    target.write_text(text)
+    return target, True

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from akko_orchestrator.ci.settings import CiSettings
 from akko_orchestrator.config.alerts import ProjectAlerts
+from akko_orchestrator.config.maintenance import MaintenanceSettings
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.guardrails.settings import GuardrailSettings
 from akko_orchestrator.observability.settings import MetricsSettings
@@ -272,6 +273,9 @@ class ProjectConfig(ConfigModel):
         default_factory=list,
         description="Default alert rules of every pipeline (failures, check warnings, missed deadlines to Slack "
         "or e-mail through Airflow connections); a spec's `alerts` add to them. See docs/alerts.md.",
+    maintenance: MaintenanceSettings | None = Field(
+        None,
+        description="Iceberg table maintenance, compiled into the DAG `akko_maintenance` (docs/maintenance.md).",
     )
 
     @field_validator("teams")

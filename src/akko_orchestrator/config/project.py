@@ -200,6 +200,29 @@ def _apply_env_overrides(profile: dict[str, Any]) -> dict[str, Any]:
 def _format_validation(exc: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid configuration"]
     for error in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in error["loc"] if p not in ("sql", "rest"))
-        lines.append(f"  {loc}: {error['msg'].removeprefix('Value error, ')}")
+        if error["loc"][-1:] == (
+            "bool",
+        ):  # `section: false` is allowed too: the section's own error says more
+            continue
+        parts = tuple(p for p in error["loc"] if p not in ("sql", "rest") and not _is_union_tag(p))
+        loc = ".".join(str(p) for p in parts)
+        where = _position(path, parts, key=error["type"] == "extra_forbidden")
+        lines.append(f"  {where}{loc}: {error['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names the member of a union it tried (`ExpireSnapshots`, `bool`): not a key of the file."""
+    return isinstance(part, str) and (part[:1].isupper() or part in ("bool", "str", "int"))
+
+
+def _position(path: Path, loc: tuple[Any, ...], key: bool) -> str:
+    """`akko.yaml:LINE:COLUMN: ` of the value at `loc` (of its key, for an unknown key), when the file has it."""
+    from akko_orchestrator.spec.yaml_source import SpecSource
+
+    try:
+        source = SpecSource(path=path, text=path.read_text(encoding="utf-8"))
+        line, column = source.locate(loc, key=key)
+    except (OSError, ValueError, yaml.YAMLError):
+        return ""
+    return f"{path.name}:{line}:{column}: " if line is not None else ""

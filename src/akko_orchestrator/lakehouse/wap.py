@@ -171,7 +171,7 @@ def publish(
             )
         main = table.current_snapshot()
         main_id = main.snapshot_id if main is not None else None
-        if main_id != base_id:
+        if main_id != base_id and not only_rewrites(table, main_id, base_id):
             raise MainMoved(table_name, branch, _writers_since(table, main_id, base_id))
         tx = table.transaction()
         update, requirement = tx._set_ref_snapshot(
@@ -188,6 +188,23 @@ def publish(
             continue  # another commit landed first: re-read, and either fast-forward again or report the move
         return head.snapshot_id
     raise AkkoError(f"{table_name}: could not publish {branch} after {PUBLISH_ATTEMPTS} commit conflicts")
+
+
+def only_rewrites(table: Table, head_id: int | None, base_id: int | None) -> bool:
+    """Main moved from `base_id` to `head_id` only by `replace` snapshots (Iceberg's "files rewritten, data
+    unchanged": compaction, manifest rewrite by AKKO's maintenance or Trino's optimize): the branch cut from
+    `base_id` holds the same data plus its write, so fast-forwarding past them loses nothing (they are left to
+    expiry). A maintenance run racing a write then costs the write nothing."""
+    from pyiceberg.table.snapshots import Operation, ancestors_of
+
+    if head_id is None or base_id is None:
+        return False
+    for snapshot in ancestors_of(table.metadata.snapshot_by_id(head_id), table.metadata):
+        if snapshot.snapshot_id == base_id:
+            return True
+        if snapshot.summary is None or snapshot.summary.operation != Operation.REPLACE:
+            return False
+    return False
 
 
 def remove_branch(catalog: Catalog, table_name: str, branch: str) -> bool:

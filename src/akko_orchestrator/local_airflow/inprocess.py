@@ -128,6 +128,26 @@ def run_pipeline(
     return _report(dag_run, time.monotonic() - started, listener)
 
 
+def run_maintenance(project: Project, progress: ProgressCallback | None = None) -> RunReport:
+    """AKKO's maintenance DAG (`akko_maintenance`, compiled from akko.yaml `maintenance:`) run now, in this
+    process, through `dag.test()` like a pipeline."""
+    from akko_orchestrator.compiler.maintenance_dag import DAG_ID, SHIM
+    from akko_orchestrator.compiler.shims import sync_shims
+
+    environment.apply(project)
+    sync_shims(project.pipelines_dir, project.dags_dir, project.root, dbt_graphs=False)
+    shim = project.dags_dir / SHIM
+    if not shim.is_file():
+        raise AkkoError(f"{project.root / 'akko.yaml'} has no `maintenance:` section: no maintenance DAG")
+    dag = _load_dag(shim, DAG_ID)
+    environment.ensure_database()
+    listener = _ProgressListener(progress)
+    started = time.monotonic()
+    with _listening(listener):
+        dag_run = dag.test()
+    return _report(dag_run, time.monotonic() - started, listener)
+
+
 def _load_dag(shim: Path, pipeline_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 

