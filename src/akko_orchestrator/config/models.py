@@ -273,6 +273,7 @@ class ProjectConfig(ConfigModel):
         default_factory=list,
         description="Default alert rules of every pipeline (failures, check warnings, missed deadlines to Slack "
         "or e-mail through Airflow connections); a spec's `alerts` add to them. See docs/alerts.md.",
+    )
     maintenance: MaintenanceSettings | None = Field(
         None,
         description="Iceberg table maintenance, compiled into the DAG `akko_maintenance` (docs/maintenance.md).",
