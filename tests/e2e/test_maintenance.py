@@ -115,6 +115,7 @@ def test_the_maintenance_dag_compacts_200_appends_with_identical_results(project
     assert table.properties["akko.last-maintenance-ops"].startswith(f"compact {result['compacted'][0]}->")
     dt.datetime.strptime(table.properties["akko.last-maintenance"], "%Y-%m-%dT%H:%M:%SZ")
     assert table.current_snapshot().summary.operation.value == "replace"
+    _cli_shows_it(project, result["files_after"])
 
     # exactly-once after maintenance: a retry of the last run finds its publish and writes nothing
     ctx = StepContext(project=project, pipeline_id=PIPELINE, step_id=STEP, run_id=f"run-{APPENDS - 1}")
@@ -223,3 +224,24 @@ def _stray(location: str, name: str, days: int = 0) -> Path:
     stamp = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).timestamp()
     os.utime(path, (stamp, stamp))
     return path
+
+
+def _cli_shows_it(project: Project, files: int) -> None:
+    """`akko tables` shows the files and the last maintenance; `akko maintain --dry-run --json` plans only."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from akko_orchestrator.cli.main import app
+
+    def cli(*args: str) -> dict:
+        done = CliRunner().invoke(app, ["--project", str(project.root), *args])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    [listed] = [t for t in cli("tables", "--json")["tables"] if t["table"] == TABLE]
+    assert listed["data_files"] == files and listed["last_maintenance_ops"].startswith("compact "), listed
+    head = open_catalog(project).load_table(TABLE).current_snapshot().snapshot_id
+    planned = cli("maintain", TABLE, "--dry-run", "--json")
+    assert planned["dry_run"] and [t["status"] for t in planned["tables"]] == ["dry-run"], planned
+    assert open_catalog(project).load_table(TABLE).current_snapshot().snapshot_id == head

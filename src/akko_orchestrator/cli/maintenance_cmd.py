@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.markup import escape
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
 from akko_orchestrator.cli.console import console, handle_errors
+from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
@@ -28,9 +28,7 @@ def maintain(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout, for scripts.")
-    ] = False,
+    as_json: JsonOption = False,
     profile: ProfileOption = None,
 ) -> None:
     """Maintain Iceberg tables now: compact small files, rewrite manifests, expire snapshots, remove orphan files
@@ -46,7 +44,7 @@ def maintain(
         )
     reports = run(project, names, dry_run=dry_run)
     if as_json:
-        console.print_json(json.dumps([r.as_dict() for r in reports]))
+        print_json({"dry_run": dry_run, "tables": [r.as_dict() for r in reports]})
     else:
         for report in reports:
             console.print(line(report), soft_wrap=False)
