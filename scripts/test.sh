@@ -33,6 +33,6 @@ uv sync --locked --quiet
 unset PYTHONDONTWRITEBYTECODE
 uv run --locked ruff check src tests benchmarks
 uv run --locked ruff format --check src tests benchmarks
-# Two workers (pytest-xdist): a module, and all tests on the cluster stack, each stay on one worker
+# Two workers (pytest-xdist): a module, and all modules on the cluster stack, each stay on one worker
 # (tests/conftest.py). AKKO_TEST_WORKERS=0 runs everything in this process.
-uv run --locked pytest -n "${AKKO_TEST_WORKERS:-2}" --dist loadgroup "$@"
+uv run --locked pytest -n "${AKKO_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -45,11 +45,26 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist's `--dist loadgroup` (scripts/test.sh runs two workers): each module stays on one
-    worker (its module fixtures start once), and every test on the session's cluster stack (Trino, Spark Connect,
-    PostgreSQL) shares one worker, so the stack starts once and two stacks never compete for the two cores."""
-    for item in items:
-        uses_stack = "cluster_stack" in getattr(item, "fixturenames", ())
-        group = "cluster-stack" if uses_stack else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+# Modules whose tests run on the session's cluster stack (Trino, Spark Connect, PostgreSQL): one xdist worker gets
+# them all, so the stack starts once and two stacks never compete for the machine.
+STACK_MODULES = frozenset(
+    f"tests/integration/{path.name}"
+    for path in (REPO / "tests" / "integration").glob("test_*.py")
+    if "cluster_stack" in path.read_text(encoding="utf-8")
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile` (scripts/test.sh runs two workers): each module stays on one worker (its module fixtures
+    start once), and the cluster stack's modules share one. Written here because xdist's `loadgroup` markers have
+    no effect under pytest 9 (xdist 3.8 rewrites a test id attribute pytest 9 no longer reads)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "cluster-stack" if module in STACK_MODULES else module
+
+    return ModuleScheduling(config, log)
