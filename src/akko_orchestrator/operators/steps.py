@@ -87,7 +87,7 @@ class AkkoStepOperator(BaseOperator):
         finally:
             from akko_orchestrator.observability.metrics import step_finished
 
-            step_finished(self.pipeline_id, ti.task_id, time.monotonic() - started, outcome)
+            step_finished(self.pipeline_id, self.task_id, time.monotonic() - started, outcome)
             ctx.close()
         self._alert_warnings(result, context)
         return result
