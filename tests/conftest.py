@@ -22,6 +22,22 @@ for _name in ("AKKO_PROFILE", "AKKO_PROJECT_DIR", "AKKO_STATE_DIR"):
     os.environ.pop(_name, None)
 
 
+# What the session's cluster stack (tests/fixtures/stack_services.py) puts in os.environ while it runs: its tests
+# find the stack's project through them; any other test must not (see `_no_stack_environment`).
+STACK_ENVIRON: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """xdist may run a module on the stack's worker after the stack's modules, with the session's stack still up:
+    a test not on the stack gets none of the stack's AKKO_STATE_DIR, AKKO_PROJECT_DIR and AKKO_PROFILE."""
+    if "cluster_stack" in request.fixturenames:
+        return
+    for key, value in STACK_ENVIRON.items():
+        if os.environ.get(key) == value:
+            monkeypatch.delenv(key)
+
+
 def copy_project(target: Path, teams: bool = False) -> Path:
     """A throwaway copy of the repo's demo project (akko.yaml, pipelines/, data/). Without `teams`, akko.yaml's
     `teams:` block is left out (no tenancy), so tests may add specs of teams of their own; with it, as shipped."""

@@ -22,5 +22,5 @@ from tests.fixtures.stack_services import RunningStack, running_stack  # noqa: E
 
 @pytest.fixture(scope="session")
 def cluster_stack() -> Iterator[RunningStack]:
-    with running_stack() as running:
+    with running_stack(session_wide=True) as running:
         yield running
