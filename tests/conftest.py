@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,19 @@ for _name in ("AKKO_PROFILE", "AKKO_PROJECT_DIR", "AKKO_STATE_DIR"):
 # What the session's cluster stack (tests/fixtures/stack_services.py) puts in os.environ while it runs: its tests
 # find the stack's project through them; any other test must not (see `_no_stack_environment`).
 STACK_ENVIRON: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_stack_environment_in_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The same for a module's own fixtures (set up before any function-scoped one), in modules not on the stack."""
+    if str(Path(request.path).relative_to(REPO)) in STACK_MODULES:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in STACK_ENVIRON.items():
+            if os.environ.get(key) == value:
+                env.delenv(key)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -73,7 +73,13 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def table_of(root: Path, name: str):
-    return open_catalog(load_project(root)).load_table(name)
+    """The table in `root`'s own state folder, as the task processes (`step`) and `akko run` see it, whatever this
+    process's environment holds (a module fixture's setup runs before the autouse fixture that hides the session
+    stack's AKKO_STATE_DIR)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AKKO_STATE_DIR", str(root / ".akko"))
+        env.delenv("AKKO_PROFILE", raising=False)
+        return open_catalog(load_project(root)).load_table(name)
 
 
 def rows(root: Path, name: str) -> list[tuple[int, str]]:
