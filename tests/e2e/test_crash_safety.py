@@ -365,13 +365,15 @@ def dag_run_state(state: Path, run_id: str | None) -> str | None:
 
 
 def kill_ten_times(runs: WholeRuns, timing: Timing, rng: random.Random) -> list[Kill]:
-    """Every attempt, killed or not: a run that finished before its kill is not a kill, so it is drawn again."""
+    """Every attempt, killed or not: a run that finished before its kill is not a kill, so it is drawn again,
+    each time within a shorter window (one clean run's timing is a guess on a loaded machine: a later run can end
+    sooner after its publish), the last one at the anchor itself."""
     targets = list(TARGETS)
     rng.shuffle(targets)
     attempts: list[Kill] = []
     for target in targets:
-        for _ in range(3):
-            attempts.append(runs.kill(Kill(target, timing.delay(target, rng))))
+        for shrink in (1.0, 0.5, 0.25, 0.0):
+            attempts.append(runs.kill(Kill(target, shrink * timing.delay(target, rng))))
             print(attempts[-1], flush=True)
             if attempts[-1].killed:
                 break

@@ -35,6 +35,7 @@ from tests.integration.test_dev import (  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 DAG = "akko_e2e_pipeline"
+PARSE_TIMEOUT = 180  # the dag-processor re-parses every file on start
 
 
 @pytest.fixture
@@ -84,9 +85,15 @@ def test_dev_on_the_cluster_profile_runs_the_demo_on_the_stack(
 ) -> None:
     api = cluster_dev.api
 
-    # The DAG compiled for `cluster`: the Spark transform, not the embedded ingest and SQL transform.
-    tasks = {t["task_id"] for t in api.call("GET", f"/api/v2/dags/{DAG}/tasks")["tasks"]}
-    assert "transform_sales_spark" in tasks and "verify_sales" in tasks, tasks
+    # The DAG compiled for `cluster`: the Spark transform, not the embedded ingest and SQL transform. The metadata
+    # DB is the session stack's, shared with other tests' runs (one on a profile of its own compiles this DAG
+    # without either transform), so this waits for dev's dag-processor to store its own parse.
+    def cluster_tasks() -> set[str] | None:
+        found = {t["task_id"] for t in api.call("GET", f"/api/v2/dags/{DAG}/tasks")["tasks"]}
+        return found if "transform_sales_spark" in found else None
+
+    tasks = _poll(cluster_tasks, PARSE_TIMEOUT, f"{DAG} compiled for the cluster profile")
+    assert "verify_sales" in tasks, tasks
     assert not any(t.split(".")[0] in ("land_sales", "transform_sales") for t in tasks), tasks
 
     started = time.monotonic()
