@@ -65,6 +65,23 @@ def test_off_disables_the_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     }
 
 
+def test_every_airflow_akko_starts_gets_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`akko run`/`demo` (environment.apply), `akko dev`'s components and the stack's Celery Airflow all build on
+    airflow_environment(): `akko dev` once ran without the project's OpenLineage settings."""
+    from akko_orchestrator.local_airflow.dev import dev_environment
+    from akko_orchestrator.local_airflow.environment import airflow_environment
+
+    for key in ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__NAMESPACE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AKKO_STATE_DIR", str(tmp_path / ".akko"))
+    project = load_project(project_with(tmp_path, "lineage: {transport: console, namespace: akko-dev}\n"))
+    for env in (airflow_environment(project), dev_environment(project, "127.0.0.1", 18080)):
+        assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "akko-dev"
+        assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["transports"]["consumer"] == {
+            "type": "console"
+        }
+
+
 def test_http_needs_a_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="lineage transport `http` needs `url`"):
         settings(tmp_path, "lineage: {transport: http}\n", monkeypatch)

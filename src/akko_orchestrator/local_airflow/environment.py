@@ -58,6 +58,7 @@ except ImportError:
 
 
 def airflow_environment(project: Project) -> dict[str, str]:
+    from akko_orchestrator.lineage.settings import airflow_settings as lineage_settings
     from akko_orchestrator.local_airflow.auth import auth_settings, sync_team_bundles, team_mode
     from akko_orchestrator.observability.settings import airflow_settings as metrics_settings
 
@@ -84,17 +85,15 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AKKO_PROFILE": project.profile_name,
         **auth_settings(project),  # a profile's `airflow.auth: keycloak` (none for `simple`)
         **metrics_settings(project),  # akko.yaml `metrics:`: Airflow's StatsD (and so AKKO's metrics)
+        **lineage_settings(project),  # akko.yaml `lineage:`: OpenLineage, in every Airflow AKKO starts
     }
 
 
 def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Set Airflow's environment in this process: essential keys and `extra` always, the rest only where the user
     has not set them. If Airflow is already imported, its live configuration is updated too (except the DB)."""
-    from akko_orchestrator.lineage.settings import airflow_settings
-
     wanted = {
         **airflow_environment(project),
-        **airflow_settings(project),  # OpenLineage, from akko.yaml `lineage:`
         **shared_secrets(project.airflow_home),
         **(extra or {}),
     }

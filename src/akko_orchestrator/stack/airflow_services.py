@@ -117,7 +117,6 @@ class AirflowStack:
         if self._env is not None:
             return self._env
         from akko_orchestrator.config.models import AirflowSettings, CelerySettings
-        from akko_orchestrator.lineage.settings import airflow_settings
         from akko_orchestrator.local_airflow import environment
         from akko_orchestrator.local_airflow.api_client import free_port
         from akko_orchestrator.local_airflow.executor import executor_settings
@@ -134,7 +133,6 @@ class AirflowStack:
         env = environment.user_environ()  # not what an earlier run in this process set for its own project
         defaults = {
             **environment.airflow_environment(self.project),
-            **airflow_settings(self.project),
             **environment.DEV_TUNING,
             **STACK_TUNING,
         }
