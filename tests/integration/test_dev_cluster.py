@@ -26,7 +26,7 @@ from tests.integration.test_dev import (  # noqa: E402
     RUN_TIMEOUT,
     STOP_TIMEOUT,
     DevServer,
-    _alive,
+    _left_behind,
     _mart_run,
     _poll,
     _run_state,
@@ -126,4 +126,4 @@ def test_dev_on_the_cluster_profile_runs_the_demo_on_the_stack(
     cluster_dev.process.send_signal(signal.SIGINT)
     assert cluster_dev.process.wait(STOP_TIMEOUT) == 0, cluster_dev.text()
     assert "stopped" in cluster_dev.text()
-    assert _alive(children) == [], "processes left behind after Ctrl-C"
+    assert _left_behind(children) == [], "processes left behind after Ctrl-C"

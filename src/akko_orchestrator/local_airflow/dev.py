@@ -45,6 +45,7 @@ THEN = ("triggerer",)
 ADMIN = "admin"
 POLL_SECONDS = 1.0  # children and spec files are checked this often
 STOP_TIMEOUT = 20.0  # SIGTERM -> SIGKILL; a stopping scheduler first waits for its running tasks
+KILL_WAIT = 10.0  # SIGKILL -> every process of the groups gone
 SLOW_START_NOTICE = 120.0  # say what is still missing if readiness takes longer than this
 
 # Settings only `akko dev` needs, on top of environment.DEV_TUNING (which they override where both set a key).
@@ -287,6 +288,11 @@ def stop_components(
     for component in components:
         component.signal(signal.SIGKILL)  # also reaches children a component left behind in its group
         component.process.wait()
+    # A SIGKILLed process exits when the kernel gets to it (seconds on a loaded machine): return only when the
+    # groups are empty, so nothing `akko dev` started outlives it.
+    pgids, give_up = {c.process.pid for c in components}, time.monotonic() + KILL_WAIT
+    while live_groups(pgids) and time.monotonic() < give_up:
+        time.sleep(0.1)
 
 
 def _running(components: list[Component]) -> bool:
