@@ -43,8 +43,9 @@ def iceberg_conf(catalog: IcebergJdbcCatalog) -> dict[str, str]:
         f"{prefix}.uri": catalog.jdbc_url,
         f"{prefix}.jdbc.user": catalog.user,
         f"{prefix}.jdbc.password": catalog.password,
-        # pyiceberg 0.12 (and stack/postgres.py) create `iceberg_tables` with the `iceberg_type` column; V1 makes
-        # Iceberg use it (adding it to an older table), so every engine writes 'TABLE' rows and reads the others'.
+        # pyiceberg 0.12 (and stack/postgres_databases.py) create `iceberg_tables` with the `iceberg_type` column;
+        # V1 makes Iceberg use it (adding it to an older table), so every engine writes 'TABLE' rows and reads the
+        # others'.
         f"{prefix}.jdbc.schema-version": "V1",
         f"{prefix}.warehouse": catalog.warehouse,
         # Other engines commit to these tables: a cached table would hide their snapshots for 30 s.
