@@ -1,13 +1,13 @@
 """`akko stack`'s Spark Connect service on the shared Iceberg JDBC catalog (PostgreSQL), against pyiceberg.
 
 One PostgreSQL and one Spark Connect server (tests/fixtures/stack_spark.py) and a fresh warehouse per run of the
-module; the module runs three times: catalog tables created by `stack/postgres.py`'s DDL (as `akko stack up`
-does), by pyiceberg's SqlCatalog, then by Spark's JdbcCatalog on an empty database. Each test writes with one
-engine and reads with the other, comparing whole rows, in the order a pipeline would mix them: Spark writes a
-partitioned table from CSV; pyiceberg creates and appends, Spark reads (also right after another pyiceberg
-commit: no stale cache); Spark MERGE INTO a pyiceberg table; Spark copies a PostgreSQL table into Iceberg over
-JDBC; both engines' rows in `iceberg_tables` are alike; a Python UDF runs (Python workers). The last test stops
-the server and checks that no process is left, Python workers included.
+module; the module runs three times: catalog tables created by `stack/postgres_databases.py`'s DDL (as
+`akko stack up` does), by pyiceberg's SqlCatalog, then by Spark's JdbcCatalog on an empty database. Each test
+writes with one engine and reads with the other, comparing whole rows, in the order a pipeline would mix them:
+Spark writes a partitioned table from CSV; pyiceberg creates and appends, Spark reads (also right after another
+pyiceberg commit: no stale cache); Spark MERGE INTO a pyiceberg table; Spark copies a PostgreSQL table into
+Iceberg over JDBC; both engines' rows in `iceberg_tables` are alike; a Python UDF runs (Python workers). The last
+test stops the server and checks that no process is left, Python workers included.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ import pytest
 
 from akko_orchestrator.config.models import ProjectConfig
 from akko_orchestrator.config.project import Project
-from akko_orchestrator.engines import trino_engine
+from akko_orchestrator.engines import trino_engine, trino_pins
 from akko_orchestrator.engines.registry import create_engine
-from akko_orchestrator.engines.trino_engine import TrinoEngine, arrow_type, split_top_level, to_arrow
+from akko_orchestrator.engines.trino_engine import TrinoEngine
+from akko_orchestrator.engines.trino_types import arrow_type, split_top_level, to_arrow
 from akko_orchestrator.errors import AkkoError
 
 USER, PASSWORD = "akko", "s3cret-Pa55word"
@@ -180,7 +181,7 @@ def _versions_read(sql: str) -> list[tuple[str, str | None, str | None]]:
     ],
 )
 def test_pinned_table_references_read_the_snapshot(sql: str, expected: str) -> None:
-    assert trino_engine.pin_versions(sql, {"demo.sales": 42}, ("iceberg", "lake")) == expected
+    assert trino_pins.pin_versions(sql, {"demo.sales": 42}, ("iceberg", "lake")) == expected
 
 
 def test_every_reference_is_pinned_and_only_those_of_pinned_tables() -> None:
@@ -192,7 +193,7 @@ JOIN iceberg.demo.regions r ON r.region = s.region
 JOIN (SELECT id FROM iceberg.demo.sales) AS again ON again.id = s.id
 LEFT JOIN postgresql.demo.sales AS operational ON operational.id = s.id
 WHERE EXISTS (SELECT 1 FROM demo.SALES x WHERE x.id = s.id) AND s.id IN (SELECT id FROM sales)"""
-    pinned = trino_engine.pin_versions(sql, {"Demo.Sales": 7}, ("iceberg",))
+    pinned = trino_pins.pin_versions(sql, {"Demo.Sales": 7}, ("iceberg",))
     assert pinned.replace(" FOR VERSION AS OF 7", "") == sql  # the rest of the text as written
     assert _versions_read(pinned) == sorted(
         [
@@ -209,19 +210,19 @@ WHERE EXISTS (SELECT 1 FROM demo.SALES x WHERE x.id = s.id) AND s.id IN (SELECT 
 
 def test_a_join_of_a_pinned_table_with_an_unpinned_one() -> None:
     sql = "SELECT * FROM iceberg.demo.sales s JOIN demo.regions r ON r.region = s.region"
-    assert trino_engine.pin_versions(sql, {"demo.sales": 1, "demo.other": 2}) == (
+    assert trino_pins.pin_versions(sql, {"demo.sales": 1, "demo.other": 2}) == (
         "SELECT * FROM iceberg.demo.sales FOR VERSION AS OF 1 s JOIN demo.regions r ON r.region = s.region"
     )
-    both = trino_engine.pin_versions(sql, {"demo.sales": 1, "demo.regions": 2})
+    both = trino_pins.pin_versions(sql, {"demo.sales": 1, "demo.regions": 2})
     assert _versions_read(both) == [("demo.regions", "2", "r"), ("iceberg.demo.sales", "1", "s")]
 
 
 def test_tables_written_to_are_not_pinned() -> None:
-    insert = trino_engine.pin_versions(
+    insert = trino_pins.pin_versions(
         "INSERT INTO demo.sales (id) SELECT id + 1 FROM demo.sales", {"demo.sales": 3}
     )
     assert insert == "INSERT INTO demo.sales (id) SELECT id + 1 FROM demo.sales FOR VERSION AS OF 3"
-    merge = trino_engine.pin_versions(
+    merge = trino_pins.pin_versions(
         "MERGE INTO demo.sales t USING demo.sales s ON t.id = s.id WHEN MATCHED THEN DELETE",
         {"demo.sales": 3},
     )
@@ -233,7 +234,7 @@ def test_tables_written_to_are_not_pinned() -> None:
 
 def test_a_query_that_already_travels_in_time_cannot_be_pinned() -> None:
     with pytest.raises(AkkoError, match="already reads it with FOR VERSION/TIMESTAMP AS OF"):
-        trino_engine.pin_versions("SELECT * FROM demo.sales FOR VERSION AS OF 1", {"demo.sales": 2})
+        trino_pins.pin_versions("SELECT * FROM demo.sales FOR VERSION AS OF 1", {"demo.sales": 2})
 
 
 def test_the_regenerated_sql_pins_the_same_references() -> None:
@@ -241,14 +242,14 @@ def test_the_regenerated_sql_pins_the_same_references() -> None:
     import sqlglot
 
     sql = "SELECT * FROM iceberg.demo.sales s JOIN demo.regions r ON r.region = s.region, other.demo.sales o"
-    regenerated = trino_engine._pin_in_tree(
+    regenerated = trino_pins._pin_in_tree(
         sqlglot.parse_one(sql, read="trino"), {"demo.sales": 5}, {"iceberg"}
     )
     assert regenerated == (
         "SELECT * FROM iceberg.demo.sales FOR VERSION AS OF 5 AS s JOIN demo.regions AS r ON r.region = s.region, "
         "other.demo.sales AS o"
     )
-    assert _versions_read(regenerated) == _versions_read(trino_engine.pin_versions(sql, {"demo.sales": 5}))
+    assert _versions_read(regenerated) == _versions_read(trino_pins.pin_versions(sql, {"demo.sales": 5}))
 
 
 # ---------------------------------------------------------------------------------------------------------------

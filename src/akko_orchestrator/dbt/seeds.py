@@ -47,7 +47,7 @@ def read_seed(folder: Path, node: DbtNode) -> pa.Table:
 def _declared(values: list, trino_type: str, node: DbtNode) -> pa.Array:
     import pyarrow as pa
 
-    from akko_orchestrator.engines.trino_engine import arrow_type
+    from akko_orchestrator.engines.trino_types import arrow_type
 
     target = arrow_type(trino_type).arrow
     try:

@@ -6,7 +6,6 @@ Every problem becomes a `SpecIssue` located in the spec file, so Airflow and `ak
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from akko_orchestrator.plan import dbt_steps
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
+from akko_orchestrator.plan.spark_script import script_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
@@ -166,7 +166,7 @@ class _Planner:
         if isinstance(step, DbtStep):
             return sorted(self._dbt_reads(index, step))
         if isinstance(step, SparkStep):
-            self._check_script(index, step)
+            self.issues += script_issues(self.source, index, step)
             return sorted(set(step.inputs) | checked)
         if isinstance(step, PythonStep):
             return sorted(set(step.inputs) | checked)
@@ -268,31 +268,6 @@ class _Planner:
             for offset, message in self._embedded_issues(wrapped.text):
                 self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
         return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
-
-    def _check_script(self, index: int, step: SparkStep) -> None:
-        """The script exists, compiles, and defines the function (no import: it may need pyspark)."""
-        import ast  # deferred: only specs with Spark steps pay for it
-
-        path = (self.source.path.parent / step.script).resolve()
-        display = os.path.normpath(os.path.join(os.path.dirname(self.source.display), step.script))
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=display)
-        except OSError as exc:
-            reason = f"cannot read Spark script '{step.script}': {exc.strerror or exc}"
-            hint = f"the path is relative to the spec file's folder; looked for {path}"
-            self.issues.append(self.source.issue(("steps", index, "script"), reason, hint))
-            return
-        except SyntaxError as exc:
-            field = format_loc(("steps", index, "script"))
-            reason = f"Python syntax error: {exc.msg}"
-            self.issues.append(SpecIssue(display, exc.lineno or 1, exc.offset or 1, field, reason, None))
-            return
-        defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-        if step.function not in defined:
-            close = _close_matches(step.function, defined, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(defined) or 'none'}"
-            reason = f"{display} defines no top-level function '{step.function}'"
-            self.issues.append(self.source.issue(("steps", index, "function"), reason, hint))
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         try:

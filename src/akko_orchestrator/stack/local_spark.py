@@ -14,7 +14,9 @@ from pathlib import Path
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.stack.base import StackPaths
 from akko_orchestrator.stack.maven import SQLITE_JDBC, fetch_maven
-from akko_orchestrator.stack.spark import ARTIFACTS, IcebergJdbcCatalog, SparkConnectService
+from akko_orchestrator.stack.spark import SparkConnectService
+from akko_orchestrator.stack.spark_catalog import IcebergJdbcCatalog
+from akko_orchestrator.stack.spark_install import ARTIFACTS
 
 
 class LocalSparkService(SparkConnectService):

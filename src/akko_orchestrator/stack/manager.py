@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 from akko_orchestrator.config.project import read_env_file as read_env_file  # re-exported: tests, tools
 from akko_orchestrator.stack.base import Service, ServiceStatus, StackPaths
-from akko_orchestrator.stack.postgres import CATALOG_DB, PostgresService
+from akko_orchestrator.stack.postgres import PostgresService
+from akko_orchestrator.stack.postgres_databases import CATALOG_DB
 from akko_orchestrator.stack.process import LOOPBACK as LOOPBACK  # re-exported: tests
 from akko_orchestrator.stack.process import ProcessRecord, Progress, StackError, write_private
-from akko_orchestrator.stack.spark import IcebergJdbcCatalog, SparkConnectService
+from akko_orchestrator.stack.spark import SparkConnectService
+from akko_orchestrator.stack.spark_catalog import IcebergJdbcCatalog
 from akko_orchestrator.stack.trino import TrinoService
 
 if TYPE_CHECKING:

@@ -105,7 +105,7 @@ ARTIFACTS = (
 
 def find_jdk() -> Path:
     """A Java 17+ home with `javac` (the launcher is compiled once): AKKO_REST_JAVA_HOME, then the Java homes
-    stack/spark.py considers (AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, /usr/lib/jvm)."""
+    stack/spark_install.py considers (AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, /usr/lib/jvm)."""
     return find_java_home(
         lambda major: major >= 17,
         ("AKKO_REST_JAVA_HOME", "AKKO_SPARK_JAVA_HOME", "JAVA_HOME"),

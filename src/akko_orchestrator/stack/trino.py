@@ -48,7 +48,8 @@ from pathlib import Path
 
 from akko_orchestrator.config.maintenance import EXACTLY_ONCE_WINDOW, ORPHAN_FLOOR
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
-from akko_orchestrator.stack.postgres import CATALOG_DB, OPERATIONAL_DB, PostgresService
+from akko_orchestrator.stack.postgres import PostgresService
+from akko_orchestrator.stack.postgres_databases import CATALOG_DB, OPERATIONAL_DB
 from akko_orchestrator.stack.process import (
     LOOPBACK,
     ProcessRecord,
