@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from akko_orchestrator.ci.dag_worker import BUNDLE_NAME
 from akko_orchestrator.ci.report import Problem, StepOutcome
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
@@ -36,11 +37,34 @@ WORKER_TIMEOUT = 600  # seconds for every file together; Airflow's own timeout b
 def hand_written_folders(project: Project) -> list[Path]:
     """akko.yaml's `dags` folders (default `dags/`) that exist: the hand-written DAGs the guardrails judge."""
     folders = []
-    for name in project.config.dags:
-        folder = (project.root / name).resolve()
+    for entry in project.config.dags:
+        folder = (project.root / entry.path).resolve()
         if folder.is_dir() and folder != project.dags_dir and folder not in folders:
             folders.append(folder)
     return folders
+
+
+def parse_places(project: Project) -> list[tuple[str, str, str]]:
+    """(folder to walk, bundle folder, bundle name) of each hand-written folder, as the dag-processor reaches it:
+    through its link in AKKO's DAG folder (the `dags-folder` bundle), or in multi-team mode in its team's bundle
+    folder (whose team the `dag-team` rule compares with the files' tags). The links are made here."""
+    from akko_orchestrator.local_airflow.auth import team_dags_dir, team_mode
+    from akko_orchestrator.local_airflow.dag_folders import link_dag_folders, link_name, link_team_folders
+
+    if team_mode(project):
+        bundles = {team: team_dags_dir(project, team) for team in project.config.teams}
+        links = link_team_folders(project, bundles)
+        return [
+            (str(bundles[team] / name), str(bundles[team]), f"akko-{team}")
+            for team, names in links.items()
+            for name in names
+        ]
+    linked = link_dag_folders(project)
+    return [
+        (str(project.dags_dir / link_name(entry.path)), str(project.dags_dir), BUNDLE_NAME)
+        for entry in project.config.dags
+        if (project.root / entry.path).resolve() in linked
+    ]
 
 
 def dags_step(
@@ -55,7 +79,7 @@ def dags_step(
         for display in report.valid_files
     }
     folders = hand_written_folders(project)
-    results = _import_all(project, sorted(specs), folders, workers)
+    results = _import_all(project, sorted(specs), parse_places(project), workers)
     problems: list[Problem] = []
     timings: dict[str, float] = {}
     owners: dict[str, str] = {}
@@ -74,7 +98,7 @@ def dags_step(
 
 
 def _import_all(
-    project: Project, shims: list[str], folders: list[Path], workers: int | None
+    project: Project, shims: list[str], places: list[tuple[str, str, str]], workers: int | None
 ) -> list[dict[str, Any]]:
     """The files' parse results, from the worker process (its output goes to a log only shown if it fails)."""
     from akko_orchestrator.local_airflow.environment import user_environ
@@ -84,7 +108,7 @@ def _import_all(
         "profile": project.profile_name,
         "shim_folder": str(project.dags_dir),
         "shims": shims,
-        "folders": [str(f) for f in folders],
+        "folders": places,
         "workers": workers,
     }
     with tempfile.TemporaryDirectory(prefix="akko-ci-") as tmp:

@@ -137,10 +137,11 @@ def bundle_config(project: Project) -> list[dict[str, object]]:
 
 
 def sync_team_bundles(project: Project) -> dict[str, list[str]]:
-    """Write each team's folder: a shim for every spec whose `team` is that team (stale shims removed). Specs of
-    an unknown team, or that do not load, go to no team's bundle (`akko validate` names them). Returns the
-    pipeline shims per team."""
+    """Write each team's folder: a shim for every spec whose `team` is that team (stale shims removed), and a
+    link to each hand-written DAG folder of the team (local_airflow/dag_folders.py). Specs of an unknown team, or
+    that do not load, go to no team's bundle (`akko validate` names them). Returns the pipeline shims per team."""
     from akko_orchestrator.compiler.shims import MARKER, render_shim, shim_name
+    from akko_orchestrator.local_airflow.dag_folders import link_team_folders
     from akko_orchestrator.spec.loader import find_spec_files
 
     wanted: dict[str, list[str]] = {team: [] for team in project.config.teams}
@@ -160,6 +161,7 @@ def sync_team_bundles(project: Project) -> dict[str, list[str]]:
         for existing in sorted(folder.glob("*.py")) if folder.is_dir() else []:
             if existing.name not in names and existing.read_text().startswith(MARKER):
                 existing.unlink()
+    link_team_folders(project, {team: team_dags_dir(project, team) for team in wanted})
     return wanted
 
 
