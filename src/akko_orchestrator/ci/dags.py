@@ -23,6 +23,7 @@ from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.spec.validate import ValidationReport
 
 _SPEC_LOCATION = re.compile(r"(?P<file>[\w./-]+\.(?:ya?ml|sql|py)):(?P<line>\d+):(?P<col>\d+): ")
+_VIOLATION = re.compile(r"(?P<file>[\w./-]+\.py):(?P<line>\d+): \[[\w-]+\] ")  # guardrails/violations.py
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 # Where a task or DAG is named in a DAG file or a spec: a cluster policy's refusal names its task or DAG, not a line.
 _NAMED = (
@@ -139,6 +140,9 @@ def _import_problem(root: Path, display: str, path: str, message: str) -> Proble
         if (root / match["file"]).is_file():
             text = message[match.end() :].strip().splitlines()[0]
             return Problem(match["file"], int(match["line"]), int(match["col"]), "dags", rule, text)
+    for match in _VIOLATION.finditer(message):  # a guardrail names its line (the DAG call may span lines)
+        if (root / match["file"]).resolve() == Path(path).resolve():
+            return Problem(display, int(match["line"]), 1, "dags", rule, text)
     frames = [(Path(m["file"]), int(m["line"])) for m in _FRAME.finditer(message)]
     for file, line in reversed(frames):
         if file == Path(path):
