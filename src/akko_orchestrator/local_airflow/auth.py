@@ -8,14 +8,15 @@ into the environment of this process and of the Airflow processes it starts, nev
 Teams (akko.yaml `teams:`) use Airflow 3.3's multi-team mode: `[core] multi_team`, one team per AKKO team in
 Airflow's DB (`ensure_teams`, run by environment.ensure_database), and one DAG bundle per team owned by it
 (`dag_bundle_config_list` with `team_name`) over a per-team folder of shims (`sync_team_bundles`: the shims of the
-pipelines whose `team` it is). A DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`,
-which only that team's group (and AKKO admins) are granted (stack/keycloak_realm.py); a team's variables and
-connections (their `team_name`) likewise. What multi-team mode does not cover in Airflow 3.3.2 (new in 3.2): assets,
-asset aliases, backfills, the configuration and the audit log are not team-scoped (readable by every role, or
-admins only); a DAG whose bundle has no team is admins only; a team's cached owner may lag a bundle's change of team
-by `[core] team_name_cache_ttl` (30 s). `akko dev` and the stack's Celery Airflow keep Airflow's simple auth manager
-(they set it themselves): with a Keycloak profile they run multi-team mode without isolation (the simple admin sees
-every team), and `akko dev`'s watcher refreshes the flat shim folder, not the team folders, until a restart.
+pipelines whose `team` it is, and links to the team's hand-written DAG folders, local_airflow/dag_folders.py). A
+DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`, which only that team's group (and AKKO
+admins) are granted (stack/keycloak_realm.py); a team's variables and connections (their `team_name`) likewise.
+What multi-team mode does not cover in Airflow 3.3.2 (new in 3.2): assets, asset aliases, backfills, the
+configuration and the audit log are not team-scoped (readable by every role, or admins only); a DAG whose bundle
+has no team is admins only; a team's cached owner may lag a bundle's change of team by `[core] team_name_cache_ttl`
+(30 s). `akko dev` and the stack's Celery Airflow keep Airflow's simple auth manager (they set it themselves): with
+a Keycloak profile they run multi-team mode without isolation (the simple admin sees every team), and `akko dev`'s
+watcher refreshes the flat shim folder, not the team folders, until a restart.
 """
 
 from __future__ import annotations
