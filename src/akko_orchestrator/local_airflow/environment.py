@@ -75,6 +75,9 @@ def airflow_environment(project: Project) -> dict[str, str]:
     from akko_orchestrator.observability.settings import airflow_settings as metrics_settings
 
     home = project.airflow_home
+    link_dag_folders(
+        project
+    )  # hand-written DAGs beside the shims, for every Airflow AKKO starts (run, dev, stack)
     if team_mode(project):
         sync_team_bundles(project)  # the per-team DAG bundles' shim folders (multi-team mode)
     return {
@@ -119,7 +122,6 @@ def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, st
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
-    link_dag_folders(project)  # hand-written DAGs beside the shims
     extend_sys_path()  # the local settings do it too, but an Airflow imported already does not run them again
     _sync_loaded_config()
     return {key: os.environ[key] for key in wanted}
