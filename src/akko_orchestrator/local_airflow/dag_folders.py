@@ -6,8 +6,9 @@ like any other, under AKKO's cluster policies; a file added to the folder is see
 folders no longer configured are removed. Errors name the real file (guardrails resolve links).
 
 In multi-team mode AKKO replaces Airflow's `dag_bundle_config_list` with one LocalDagBundle per team
-(local_airflow/auth.py): Airflow's default `dags-folder` bundle over DAGS_FOLDER is then not configured at all, so
-a file linked only there is never parsed. `link_team_folders` links each folder into its team's bundle folder
+(local_airflow/auth.py). Airflow 3.3.2's DagBundlesManager.parse_config takes that list as the whole set of bundles
+(adding only example bundles, with load_examples): its default `dags-folder` bundle over DAGS_FOLDER is then not
+configured at all, so a file linked only there is never parsed. `link_team_folders` links each folder into its team's bundle folder
 instead: the folder's `team`, else the one team its files' `team:<x>` tags name (read with `ast`, nothing
 imported); a folder naming none or several is refused with a located error, never dropped in silence.
 
@@ -100,10 +101,9 @@ def _inferred_team(project: Project, index: int, folder: str, target: Path, team
     from akko_orchestrator.spec.yaml_source import SpecSource
 
     hint = f"write it {{path: {folder}, team: <team>}}, <team> one of {', '.join(teams)}"
-    try:
-        source = SpecSource.read(project.root / PROJECT_FILE, PROJECT_FILE)
-    except (OSError, ValueError):  # no akko.yaml: the default `dags` folder
-        raise ConfigError(f"{PROJECT_FILE}: dags[{index}]: {reason}, in multi-team mode ({hint})") from None
+    source = SpecSource.read(
+        project.root / PROJECT_FILE, PROJECT_FILE
+    )  # teams, so akko.yaml, in multi-team mode
     issue = source.issue(("dags", index), f"{reason}; in multi-team mode each folder is one team's", hint)
     raise ConfigError(issue.format())
 
