@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ class DevServer:
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
     project = copy_project(tmp_path / "project")
+    shutil.copytree(Path(__file__).parent / "dev_dags", project / "dags")  # a hand-written DAG and its helper
     with running_dev(
         project, tmp_path / "state", tmp_path / "akko-dev.out"
     ) as server:  # never the repo's .akko/
@@ -148,6 +151,16 @@ def _poll(get: Callable[[], Any], timeout: float, what: str) -> Any:
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def _trigger(api: ApiClient, dag_id: str) -> dict[str, Any] | None:
+    """A new run of `dag_id`, once the dag-processor has parsed it (None before)."""
+    try:
+        return api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        return None
+
+
 def _run_state(api: ApiClient, dag_id: str, run_id: str) -> str | None:
     state = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
     if state == "failed":
@@ -191,7 +204,13 @@ def test_dev_runs_the_demo_and_the_asset_triggered_mart_then_stops_cleanly(
     assert f"password {api.password}" in dev_server.text()  # the login printed is the one stored
 
     run = api.call("POST", "/api/v2/dags/akko_e2e_pipeline/dagRuns", {"logical_date": None})
+    # dags/helper_dag.py imports dev_helpers.py beside it: parsed (the dag-processor) and run (a task process)
+    helper = _poll(lambda: _trigger(api, "dev_helper_dag"), RUN_TIMEOUT, "the hand-written DAG's parse")
     _poll(lambda: _run_state(api, "akko_e2e_pipeline", run["dag_run_id"]), RUN_TIMEOUT, "the demo run")
+    _poll(lambda: _run_state(api, "dev_helper_dag", helper["dag_run_id"]), RUN_TIMEOUT, "the helper DAG run")
+    xcom = f"/api/v2/dags/dev_helper_dag/dagRuns/{urllib.parse.quote(helper['dag_run_id'], safe='')}"
+    greeting = api.call("GET", f"{xcom}/taskInstances/greet/xcomEntries/return_value")["value"]
+    assert greeting == "hello from dev_helpers"
     assert _table(dev_server, "demo.sales", monkeypatch).num_rows == 12
 
     # sales_by_region_mart is scheduled on the asset demo.sales, which the demo's transform_sales updated.

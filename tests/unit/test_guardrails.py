@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from akko_orchestrator.config.dag_folders import DagFolder
 from akko_orchestrator.config.project import load_project
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.guardrails import parse_watch
@@ -36,7 +37,7 @@ def test_defaults_and_sizes(tmp_path: Path) -> None:
     settings = load_project(tmp_path).config.guardrails
     assert settings.xcom_max_bytes == 1024 * 1024 and settings.bash_operator.allowed_dags == ["legacy_*"]
     assert settings.parse_io == "refuse" and settings.iceberg_writes == "akko_only" and settings.require_team
-    assert load_project(tmp_path).config.dags == ["dags"]
+    assert load_project(tmp_path).config.dags == [DagFolder(path="dags")]
 
 
 def test_bad_values_are_located(tmp_path: Path) -> None:

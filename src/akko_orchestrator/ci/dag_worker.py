@@ -27,9 +27,9 @@ def main(request_file: str, result_file: str) -> None:
     environment.apply(load_project(Path(request["root"]), request["profile"]))
     from airflow.utils.file import list_py_file_paths  # Airflow's discovery: .airflowignore, safe mode
 
-    files = [(shim, request["shim_folder"]) for shim in request["shims"]]
-    for folder in request["folders"]:
-        files += [(path, folder) for path in sorted(list_py_file_paths(folder))]
+    files = [(shim, request["shim_folder"], BUNDLE_NAME) for shim in request["shims"]]
+    for folder, bundle, name in request["folders"]:  # a hand-written folder, through its link in `bundle`
+        files += [(path, bundle, name) for path in sorted(list_py_file_paths(folder))]
     _preload()
 
     workers = max(1, min(len(files), int(request.get("workers") or os.cpu_count() or 1)))
@@ -56,12 +56,12 @@ def _preload() -> None:
     import akko_orchestrator.quality.checks  # noqa: F401
 
 
-def parse_file(path: str, bundle: str) -> dict[str, Any]:
+def parse_file(path: str, bundle: str, bundle_name: str = BUNDLE_NAME) -> dict[str, Any]:
     """One file through the dag-processor's parse: its DAG ids, import errors, warnings and parse time."""
     import structlog
     from airflow.dag_processing.processor import DagFileParseRequest, _parse_file
 
-    request = DagFileParseRequest(file=path, bundle_path=Path(bundle), bundle_name=BUNDLE_NAME)
+    request = DagFileParseRequest(file=path, bundle_path=Path(bundle), bundle_name=bundle_name)
     started = time.monotonic()
     try:
         parsed = _parse_file(request, structlog.get_logger("akko.ci"))

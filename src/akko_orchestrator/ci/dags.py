@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from akko_orchestrator.ci.dag_worker import BUNDLE_NAME
 from akko_orchestrator.ci.report import Problem, StepOutcome
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.spec.validate import ValidationReport
 
 _SPEC_LOCATION = re.compile(r"(?P<file>[\w./-]+\.(?:ya?ml|sql|py)):(?P<line>\d+):(?P<col>\d+): ")
+_VIOLATION = re.compile(r"(?P<file>[\w./-]+\.py):(?P<line>\d+): \[[\w-]+\] ")  # guardrails/violations.py
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 # Where a task or DAG is named in a DAG file or a spec: a cluster policy's refusal names its task or DAG, not a line.
 _NAMED = (
@@ -36,11 +38,34 @@ WORKER_TIMEOUT = 600  # seconds for every file together; Airflow's own timeout b
 def hand_written_folders(project: Project) -> list[Path]:
     """akko.yaml's `dags` folders (default `dags/`) that exist: the hand-written DAGs the guardrails judge."""
     folders = []
-    for name in project.config.dags:
-        folder = (project.root / name).resolve()
+    for entry in project.config.dags:
+        folder = (project.root / entry.path).resolve()
         if folder.is_dir() and folder != project.dags_dir and folder not in folders:
             folders.append(folder)
     return folders
+
+
+def parse_places(project: Project) -> list[tuple[str, str, str]]:
+    """(folder to walk, bundle folder, bundle name) of each hand-written folder, as the dag-processor reaches it:
+    through its link in AKKO's DAG folder (the `dags-folder` bundle), or in multi-team mode in its team's bundle
+    folder (whose team the `dag-team` rule compares with the files' tags). The links are made here."""
+    from akko_orchestrator.local_airflow.auth import team_dags_dir, team_mode
+    from akko_orchestrator.local_airflow.dag_folders import link_dag_folders, link_name, link_team_folders
+
+    if team_mode(project):
+        bundles = {team: team_dags_dir(project, team) for team in project.config.teams}
+        links = link_team_folders(project, bundles)
+        return [
+            (str(bundles[team] / name), str(bundles[team]), f"akko-{team}")
+            for team, names in links.items()
+            for name in names
+        ]
+    linked = link_dag_folders(project)
+    return [
+        (str(project.dags_dir / link_name(entry.path)), str(project.dags_dir), BUNDLE_NAME)
+        for entry in project.config.dags
+        if (project.root / entry.path).resolve() in linked
+    ]
 
 
 def dags_step(
@@ -55,7 +80,7 @@ def dags_step(
         for display in report.valid_files
     }
     folders = hand_written_folders(project)
-    results = _import_all(project, sorted(specs), folders, workers)
+    results = _import_all(project, sorted(specs), parse_places(project), workers)
     problems: list[Problem] = []
     timings: dict[str, float] = {}
     owners: dict[str, str] = {}
@@ -74,7 +99,7 @@ def dags_step(
 
 
 def _import_all(
-    project: Project, shims: list[str], folders: list[Path], workers: int | None
+    project: Project, shims: list[str], places: list[tuple[str, str, str]], workers: int | None
 ) -> list[dict[str, Any]]:
     """The files' parse results, from the worker process (its output goes to a log only shown if it fails)."""
     from akko_orchestrator.local_airflow.environment import user_environ
@@ -84,7 +109,7 @@ def _import_all(
         "profile": project.profile_name,
         "shim_folder": str(project.dags_dir),
         "shims": shims,
-        "folders": [str(f) for f in folders],
+        "folders": places,
         "workers": workers,
     }
     with tempfile.TemporaryDirectory(prefix="akko-ci-") as tmp:
@@ -115,6 +140,9 @@ def _import_problem(root: Path, display: str, path: str, message: str) -> Proble
         if (root / match["file"]).is_file():
             text = message[match.end() :].strip().splitlines()[0]
             return Problem(match["file"], int(match["line"]), int(match["col"]), "dags", rule, text)
+    for match in _VIOLATION.finditer(message):  # a guardrail names its line (the DAG call may span lines)
+        if (root / match["file"]).resolve() == Path(path).resolve():
+            return Problem(display, int(match["line"]), 1, "dags", rule, text)
     frames = [(Path(m["file"]), int(m["line"])) for m in _FRAME.finditer(message)]
     for file, line in reversed(frames):
         if file == Path(path):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from akko_orchestrator.ci.settings import CiSettings
 from akko_orchestrator.config.alerts import ProjectAlerts
+from akko_orchestrator.config.dag_folders import DagFolders, default_folders
 from akko_orchestrator.config.maintenance import MaintenanceSettings
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.guardrails.settings import GuardrailSettings
@@ -261,10 +262,11 @@ class ProjectConfig(ConfigModel):
         description="Tenants. Empty: no isolation. Otherwise every pipeline's `team` must be one of them, and its "
         "steps may only write the team's namespaces and read those plus `reads`.",
     )
-    dags: list[str] = Field(
-        default_factory=lambda: ["dags"],
+    dags: DagFolders = Field(
+        default_factory=default_folders,
         description="Folders of hand-written Airflow DAG files (relative to the project folder), parsed beside "
-        "the pipelines' DAGs and judged by the `guardrails`.",
+        "the pipelines' DAGs and judged by the `guardrails`: `dags` or `{path: dags, team: demo}` (the team's "
+        "DAG bundle parses it in multi-team mode).",
     )
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     ci: CiSettings = Field(default_factory=CiSettings, description="`akko ci`: the project's pipeline tests.")

@@ -124,6 +124,9 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, root / PROJECT_FILE)) from None
+    from akko_orchestrator.config.dag_folders import check_teams
+
+    check_teams(config.dags, list(config.teams), root / PROJECT_FILE)  # `dags[i].team`, located in akko.yaml
     return Project(root=root, config=config, profile_name=name)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,11 +108,11 @@ def _import_error(path: str, error: str, rules: ProjectRules) -> list[Violation]
     ]
 
 
-def hand_written_files(root: Path, folders: list[str]) -> list[Path]:
-    """The .py files of the hand-written DAG folders (akko.yaml `dags`), sorted."""
+def hand_written_files(root: Path, folders: Sequence[Any]) -> list[Path]:
+    """The .py files of the hand-written DAG folders (akko.yaml `dags`: folder names, or its entries), sorted."""
     files: set[Path] = set()
     for folder in folders:
-        base = (root / folder).resolve()
+        base = (root / str(getattr(folder, "path", folder))).resolve()
         if base.is_dir():
             files.update(p for p in base.rglob("*.py") if "__pycache__" not in p.parts)
     return sorted(files)

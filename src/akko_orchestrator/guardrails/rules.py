@@ -87,7 +87,7 @@ def _team(dag: Any, rules: ProjectRules) -> list[Violation]:
     teams = sorted(str(tag).removeprefix("team:") for tag in dag.tags or () if str(tag).startswith("team:"))
     known = rules.teams
     if len(teams) == 1 and (not known or teams[0] in known):
-        return []
+        return _bundle_mismatch(dag, rules, teams[0])
     file, line = _where(dag, rules, dag.dag_id, "dag")
     choices = f", <team> one of {', '.join(known)}" if known else ""
     if not teams:
@@ -99,6 +99,40 @@ def _team(dag: Any, rules: ProjectRules) -> list[Violation]:
     return [
         Violation(file, line, "dag-team", f"DAG '{dag.dag_id}' {reason}", f"tag it 'team:<team>'{choices}")
     ]
+
+
+def _bundle_mismatch(dag: Any, rules: ProjectRules, team: str) -> list[Violation]:
+    """Multi-team mode: a DAG's team is its bundle's (Airflow's rule), so a `team:<x>` tag naming another team
+    would mislead every reader of it (a hand-written file in another team's folder)."""
+    owner = bundle_team(dag.fileloc or "")
+    if owner is None or owner == team:
+        return []
+    file, line = _where(dag, rules, dag.dag_id, "dag")
+    return [
+        Violation(
+            file,
+            line,
+            "dag-team",
+            f"DAG '{dag.dag_id}' is tagged team '{team}' but {file} is parsed from the DAG bundle of team "
+            f"'{owner}'",
+            f"move the file to a `dags` folder of team '{team}', or tag it 'team:{owner}'",
+        )
+    ]
+
+
+def bundle_team(fileloc: str) -> str | None:
+    """The team owning the DAG bundle whose folder holds `fileloc` (the path Airflow walked, links unresolved),
+    from Airflow's own `dag_bundle_config_list`; None outside multi-team mode or a team's bundle."""
+    from airflow.configuration import conf
+
+    if not fileloc or not conf.getboolean("core", "multi_team", fallback=False):
+        return None
+    where = os.path.abspath(fileloc)
+    for bundle in conf.getjson("dag_processor", "dag_bundle_config_list", fallback=None) or []:
+        path = (bundle.get("kwargs") or {}).get("path") if isinstance(bundle, dict) else None
+        if path and bundle.get("team_name") and where.startswith(os.path.abspath(path) + os.sep):
+            return str(bundle["team_name"])
+    return None
 
 
 def _parse(dag: Any, rules: ProjectRules, window: ImportWindow) -> list[Violation]:

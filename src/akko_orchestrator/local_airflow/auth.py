@@ -8,14 +8,15 @@ into the environment of this process and of the Airflow processes it starts, nev
 Teams (akko.yaml `teams:`) use Airflow 3.3's multi-team mode: `[core] multi_team`, one team per AKKO team in
 Airflow's DB (`ensure_teams`, run by environment.ensure_database), and one DAG bundle per team owned by it
 (`dag_bundle_config_list` with `team_name`) over a per-team folder of shims (`sync_team_bundles`: the shims of the
-pipelines whose `team` it is). A DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`,
-which only that team's group (and AKKO admins) are granted (stack/keycloak_realm.py); a team's variables and
-connections (their `team_name`) likewise. What multi-team mode does not cover in Airflow 3.3.2 (new in 3.2): assets,
-asset aliases, backfills, the configuration and the audit log are not team-scoped (readable by every role, or
-admins only); a DAG whose bundle has no team is admins only; a team's cached owner may lag a bundle's change of team
-by `[core] team_name_cache_ttl` (30 s). `akko dev` and the stack's Celery Airflow keep Airflow's simple auth manager
-(they set it themselves): with a Keycloak profile they run multi-team mode without isolation (the simple admin sees
-every team), and `akko dev`'s watcher refreshes the flat shim folder, not the team folders, until a restart.
+pipelines whose `team` it is, and links to the team's hand-written DAG folders, local_airflow/dag_folders.py). A
+DAG's team is its bundle's; the auth manager asks Keycloak for `Dag:<team>`, which only that team's group (and AKKO
+admins) are granted (stack/keycloak_realm.py); a team's variables and connections (their `team_name`) likewise.
+What multi-team mode does not cover in Airflow 3.3.2 (new in 3.2): assets, asset aliases, backfills, the
+configuration and the audit log are not team-scoped (readable by every role, or admins only); a DAG whose bundle
+has no team is admins only; a team's cached owner may lag a bundle's change of team by `[core] team_name_cache_ttl`
+(30 s). `akko dev` and the stack's Celery Airflow keep Airflow's simple auth manager (they set it themselves): with
+a Keycloak profile they run multi-team mode without isolation (the simple admin sees every team), and `akko dev`'s
+watcher refreshes the flat shim folder, not the team folders, until a restart.
 """
 
 from __future__ import annotations
@@ -137,10 +138,11 @@ def bundle_config(project: Project) -> list[dict[str, object]]:
 
 
 def sync_team_bundles(project: Project) -> dict[str, list[str]]:
-    """Write each team's folder: a shim for every spec whose `team` is that team (stale shims removed). Specs of
-    an unknown team, or that do not load, go to no team's bundle (`akko validate` names them). Returns the
-    pipeline shims per team."""
+    """Write each team's folder: a shim for every spec whose `team` is that team (stale shims removed), and a
+    link to each hand-written DAG folder of the team (local_airflow/dag_folders.py). Specs of an unknown team, or
+    that do not load, go to no team's bundle (`akko validate` names them). Returns the pipeline shims per team."""
     from akko_orchestrator.compiler.shims import MARKER, render_shim, shim_name
+    from akko_orchestrator.local_airflow.dag_folders import link_team_folders
     from akko_orchestrator.spec.loader import find_spec_files
 
     wanted: dict[str, list[str]] = {team: [] for team in project.config.teams}
@@ -160,6 +162,7 @@ def sync_team_bundles(project: Project) -> dict[str, list[str]]:
         for existing in sorted(folder.glob("*.py")) if folder.is_dir() else []:
             if existing.name not in names and existing.read_text().startswith(MARKER):
                 existing.unlink()
+    link_team_folders(project, {team: team_dags_dir(project, team) for team in wanted})
     return wanted
 
 

@@ -18,7 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from akko_orchestrator.config.project import Project
-from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
+from akko_orchestrator.local_airflow.dag_folders import (
+    PATHS_VARIABLE,
+    extend_sys_path,
+    import_paths,
+    link_dag_folders,
+)
 
 # Local development tuning (stock Airflow waits ~1 s between dependent tasks and minutes for new files).
 DEV_TUNING = {
@@ -32,7 +37,7 @@ DEV_TUNING = {
 
 
 # Always set: akko's Airflow must parse akko's shims, whatever else the user configured.
-ESSENTIAL = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AKKO_PROJECT_DIR", "AKKO_PROFILE")
+ESSENTIAL = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AKKO_PROJECT_DIR", "AKKO_PROFILE", PATHS_VARIABLE)
 _APPLIED: dict[str, str] = {}  # what apply() set in os.environ (see user_environ)
 DB_MARKER = ".akko-db-ready"  # under the Airflow home: the schema revision each metadata DB was left at
 _REVISION_QUERY = "SELECT version_num FROM alembic_version"
@@ -54,6 +59,14 @@ try:
     __all__ = ["dag_policy", "get_dagbag_import_timeout", "task_policy"]
 except ImportError:
     pass
+# Hand-written DAG folders (akko.yaml `dags`) on sys.path, as Airflow puts its DAG bundle's folder: a helper module
+# beside a DAG file is importable by its plain name in the dag-processor, task processes and workers.
+try:
+    from akko_orchestrator.local_airflow.dag_folders import extend_sys_path as _extend_sys_path
+
+    _extend_sys_path()
+except ImportError:
+    pass
 """
 
 
@@ -63,6 +76,9 @@ def airflow_environment(project: Project) -> dict[str, str]:
     from akko_orchestrator.observability.settings import airflow_settings as metrics_settings
 
     home = project.airflow_home
+    link_dag_folders(
+        project
+    )  # hand-written DAGs beside the shims, for every Airflow AKKO starts (run, dev, stack)
     if team_mode(project):
         sync_team_bundles(project)  # the per-team DAG bundles' shim folders (multi-team mode)
     return {
@@ -83,6 +99,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AKKO_PROJECT_DIR": str(project.root),
         "AKKO_PROFILE": project.profile_name,
+        PATHS_VARIABLE: os.pathsep.join(str(p) for p in import_paths(project)),  # see the local settings
         **auth_settings(project),  # a profile's `airflow.auth: keycloak` (none for `simple`)
         **metrics_settings(project),  # akko.yaml `metrics:`: Airflow's StatsD (and so AKKO's metrics)
         **lineage_settings(project),  # akko.yaml `lineage:`: OpenLineage, in every Airflow AKKO starts
@@ -104,7 +121,7 @@ def apply(project: Project, extra: dict[str, str] | None = None) -> dict[str, st
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
-    link_dag_folders(project)  # hand-written DAGs beside the shims
+    extend_sys_path()  # the local settings do it too, but an Airflow imported already does not run them again
     _sync_loaded_config()
     return {key: os.environ[key] for key in wanted}
 
