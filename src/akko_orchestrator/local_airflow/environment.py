@@ -76,9 +76,8 @@ def airflow_environment(project: Project) -> dict[str, str]:
     from akko_orchestrator.observability.settings import airflow_settings as metrics_settings
 
     home = project.airflow_home
-    link_dag_folders(
-        project
-    )  # hand-written DAGs beside the shims, for every Airflow AKKO starts (run, dev, stack)
+    # hand-written DAGs beside the shims, for every Airflow AKKO starts (run, dev, stack)
+    link_dag_folders(project)
     if team_mode(project):
         sync_team_bundles(project)  # the per-team DAG bundles' shim folders (multi-team mode)
     return {
