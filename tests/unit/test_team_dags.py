@@ -101,6 +101,32 @@ def test_team_mode_links_each_folder_into_its_team_bundle(tmp_path: Path) -> Non
     assert list(banking.iterdir()) == []
 
 
+def test_akko_sync_refreshes_the_team_bundles(tmp_path: Path) -> None:
+    """Multi-team mode parses the teams' bundle folders: `akko sync` writes their shims and links as well."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from akko_orchestrator.cli.main import app
+
+    folder(tmp_path, "ops", a=DAG.format(name="a", tag="team:demo"))
+    (tmp_path / "pipelines").mkdir()
+    spec = "pipeline: {name}\nteam: {team}\nsteps:\n  - id: s\n    kind: sql\n    sql: SELECT 1\n"
+    (tmp_path / "pipelines" / "ledger.yaml").write_text(spec.format(name="ledger", team="banking"))
+    (tmp_path / "akko.yaml").write_text(TEAMS + "dags:\n  - ops\n" + KEYCLOAK)
+    done = CliRunner().invoke(app, ["--project", str(tmp_path), "sync", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["team_bundles"] == {"demo": [], "banking": ["ledger.py"]}
+    project = load_project(tmp_path)
+    assert (auth.team_dags_dir(project, "banking") / "ledger.py").is_file()
+    assert (auth.team_dags_dir(project, "demo") / "hand_written__ops" / "a.py").is_file()
+
+    (tmp_path / "pipelines" / "ledger.yaml").unlink()  # a removed spec leaves its team's bundle
+    done = CliRunner().invoke(app, ["--project", str(tmp_path), "sync"])
+    assert done.exit_code == 0 and "team banking: 0 pipeline(s)" in done.output, done.output
+    assert not (auth.team_dags_dir(project, "banking") / "ledger.py").exists()
+
+
 def test_tags_are_read_without_importing(tmp_path: Path) -> None:
     folder(
         tmp_path, "dags", a='open("/nonexistent")\nDAG("a", tags=["team:demo", "nightly"])\n', b="def (:\n"

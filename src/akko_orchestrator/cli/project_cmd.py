@@ -93,21 +93,26 @@ def dev(
 def sync(as_json: JsonOption = False) -> None:
     """Write the per-pipeline shims into the DAG folder (done automatically by run, demo and dev)."""
     from akko_orchestrator.compiler.shims import sync_shims
+    from akko_orchestrator.local_airflow.auth import sync_team_bundles, team_mode
     from akko_orchestrator.local_airflow.dag_folders import link_dag_folders
 
     project = project_for()
     result = sync_shims(project.pipelines_dir, project.dags_dir, project.root)
     link_dag_folders(project)  # akko.yaml `dags`: hand-written DAG folders beside the shims
+    # Multi-team mode parses the teams' bundle folders, not the flat one: they are refreshed here too.
+    teams = sync_team_bundles(project) if team_mode(project) else {}
     if as_json:
         names = {
             key: sorted(str(p) for p in getattr(result, key)) for key in ("written", "unchanged", "removed")
         }
-        print_json({"dags_dir": str(project.dags_dir), **names})
+        print_json({"dags_dir": str(project.dags_dir), **names, "team_bundles": teams})
         return
     console.print(
         f"{len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed in "
         f"{project.dags_dir}"
     )
+    for team, shims in teams.items():
+        console.print(f"team {team}: {len(shims)} pipeline(s) in its DAG bundle")
 
 
 @app.command()
