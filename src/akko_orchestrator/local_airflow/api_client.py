@@ -17,7 +17,9 @@ class ApiClient:
     base_url: str
     username: str
     password: str
-    timeout: float = 15.0
+    # Above the 30 s an api-server on SQLite may wait for the DB's lock (environment.py): a busy local Airflow
+    # answers late, it has not failed.
+    timeout: float = 45.0
     token: str | None = field(default=None, repr=False)
 
     def login(self) -> str:
