@@ -231,6 +231,24 @@ class TeamSettings(ConfigModel):
         default_factory=list,
         description="Airflow connection ids (shell-style patterns) the team's steps may use.",
     )
+    files: list[str] | None = Field(
+        None,
+        description="Object-store folders (key prefixes such as `raw/sales`) the team's steps may read and "
+        "write; default `raw/<team>`. Another team's folders, and AKKO's own `_akko/`, are never theirs.",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _relative_folders(cls, folders: list[str] | None) -> list[str] | None:
+        for folder in folders or []:
+            parts = folder.strip("/").split("/")
+            if "://" in folder or folder.startswith("/") or not folder.strip("/") or ".." in parts:
+                raise ValueError(
+                    f"'{folder}' is not an object-store folder: write a key prefix such as raw/sales"
+                )
+            if parts[0] == "_akko":
+                raise ValueError(f"'{folder}': `_akko/` is AKKO's own (staging, run state)")
+        return [folder.strip("/") for folder in folders] if folders is not None else None
 
 
 class ProjectConfig(ConfigModel):

@@ -7,7 +7,8 @@ One rule, used in three places:
   the team's `connections`.
 
 A team may write the Iceberg namespaces in its `namespaces`, read those plus `reads`, and use the Airflow connections
-whose id matches one of its `connections` (shell-style patterns, `fnmatch`). Without `teams:` there is no isolation
+whose id matches one of its `connections` (shell-style patterns, `fnmatch`), and read and write the object-store
+folders in its `files` (default `raw/<team>`; `_akko/` is AKKO's own, whatever the teams). Without `teams:` there is no isolation
 (every pipeline may touch everything, as before). The system namespace `akko` (`akko.check_results`) is AKKO's own:
 AKKO's writer of check history uses the step's unguarded catalog; a step's own code gets no access to it unless its
 team lists it.
@@ -34,6 +35,8 @@ from akko_orchestrator.config.models import ProjectConfig, TeamSettings
 from akko_orchestrator.errors import AkkoError, ConfigError
 
 SYSTEM_NAMESPACE = "akko"  # AKKO's own tables (akko.check_results), written by AKKO's code only
+# AKKO's own object-store folder (staging, run state): never a step's source or target
+RESERVED_PREFIX = "_akko"
 
 Refusal = tuple[str, str]  # (reason, how to fix)
 
@@ -130,6 +133,34 @@ class Tenancy:
         )
         return reason, f"use a connection of the team, or add it to teams.{team}.connections in akko.yaml"
 
+    def file_folders(self, team: str) -> list[str]:
+        """The object-store folders (key prefixes) of `team`: its `files`, default `raw/<team>`."""
+        settings = self.teams.get(team)
+        if settings is None:
+            return []
+        return list(settings.files) if settings.files is not None else [f"raw/{team}"]
+
+    def file_refusal(self, team: str | None, key: str) -> Refusal | None:
+        """An object-store key (relative to the store's root, `..` already folded): AKKO's own `_akko/` is
+        nobody's; with teams, only keys inside the team's folders are the team's."""
+        key = key.strip("/")
+        if key == RESERVED_PREFIX or key.startswith(RESERVED_PREFIX + "/"):
+            return (
+                f"object-store key {key} is AKKO's own (`{RESERVED_PREFIX}/`: staging and run state)",
+                "read and write files under a folder of your own, e.g. raw/<team>/",
+            )
+        if not self.enabled or team is None:
+            return None
+        if team not in self.teams:
+            return self.team_refusal(team)
+        folders = self.file_folders(team)
+        if any(key == folder or key.startswith(folder + "/") for folder in folders):
+            return None
+        return (
+            f"object-store key {key} is outside the folders of team '{team}' ({_listed(folders)})",
+            f"use a key under one of them, or add its folder to teams.{team}.files in akko.yaml",
+        )
+
     def guard(self, team: str | None, step: str) -> TeamGuard | None:
         """The run-time guard of a step of `team` (None: no `teams:`, or no team given: nothing is checked)."""
         if not self.enabled or team is None:
@@ -161,3 +192,7 @@ class TeamGuard:
 
     def check_connection(self, conn_id: str) -> None:
         self._raise(self.tenancy.connection_refusal(self.team, conn_id))
+
+    def check_file(self, key: str) -> None:
+        """An object-store key the step is about to read or write (relative to the store's root)."""
+        self._raise(self.tenancy.file_refusal(self.team, key))

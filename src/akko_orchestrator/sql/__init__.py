@@ -1,0 +1,1 @@
+"""SQL that AKKO generates, built as sqlglot trees (`sql/build.py`)."""
