@@ -25,7 +25,7 @@ from akko_orchestrator.spec.models import HttpSource, IngestStep, SqlSource
 def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
     """The files the step reads, sorted; each inside what the spec may read (config/paths.py), checked by its
     real path here and again before it is read (a spec or a symlink may have changed since validation)."""
-    rule = PathRule.of(ctx.project)
+    rule = PathRule.of(ctx.project, ctx.team)
     rule.enforce(step.id, str(step.source.files))  # before listing: a folder outside is not even listed
     files = ctx.object_store.glob(str(step.source.files))
     rule.enforce(step.id, str(step.source.files), files)
@@ -39,7 +39,7 @@ def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
 
 
 def load_file(ctx: StepContext, step: IngestStep, path: str) -> pa.Table:
-    PathRule.of(ctx.project).enforce(step.id, str(step.source.files), [path])
+    PathRule.of(ctx.project, ctx.team).enforce(step.id, str(step.source.files), [path])
     try:
         data = ctx.object_store.read_bytes(path)
     except FileNotFoundError:
