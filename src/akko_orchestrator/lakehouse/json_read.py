@@ -36,7 +36,7 @@ def _lines(data: bytes, name: str, quarantine: bool) -> FileRead:
     lines = Lines(data)
     try:
         table = pajson.read_json(io.BytesIO(data))
-        if table.num_rows == lines.nonblank:
+        if table.num_rows == lines.nonblank and _valid_text(table):
             return FileRead(name, table, lines.nonblank)
     except (pa.ArrowInvalid, ValueError):  # pyarrow raises UnicodeDecodeError for bytes that are not UTF-8
         pass
@@ -134,6 +134,15 @@ class _Rows:
     def _reject(self, line: int | None, error: str, text: str) -> None:
         self.records += 1
         self.rejects.append(Reject(line, error, text))
+
+
+def _valid_text(table: pa.Table) -> bool:
+    """Every string is UTF-8 (pyarrow's JSON reader passes some bytes that are not through as text)."""
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
