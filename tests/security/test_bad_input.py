@@ -251,3 +251,41 @@ def test_a_binary_parquet_column_is_kept_with_a_warning(root: Path, caplog: pyte
     assert result.table("demo.bytes").schema.field("payload").type == pa.binary()
     [warning] = result.task("land").result["ingest"]["warnings"]
     assert "column 'payload' is binary" in warning and warning in caplog.text
+
+
+def test_a_late_value_of_another_type_makes_the_column_text_in_both_readers(root: Path) -> None:
+    """pyarrow infers a column's type from all its values: one `seven` past the sniffed rows makes `qty` text, not
+    a bad row. The strict reader (reached here through a row with a field too many) does the same."""
+    rows = [f"{i},name {i},{i % 7}" for i in range(100_000)]
+    rows[80_000] = "80000,name 80000,seven"
+    (root / "data" / "late.csv").write_text("id,name,qty\n" + "\n".join(rows) + "\n")
+    plain = run(root, "./data/late.csv", output="{table: demo.late}")
+    assert plain.ok, plain.errors
+    rows[90_000] = "90000,name 90000,9,extra"
+    (root / "data" / "late.csv").write_text("id,name,qty\n" + "\n".join(rows) + "\n")
+    strict = run(root, "./data/late.csv", "on_bad_rows: quarantine", output="{table: demo.late_strict}")
+    assert strict.ok, strict.errors
+    assert strict.table("demo.late_strict_rejects").column("line").to_pylist() == [90_002]
+    for result, table, count in ((plain, "demo.late", 100_000), (strict, "demo.late_strict", 99_999)):
+        landed = result.table(table)
+        assert landed.num_rows == count and is_text(landed.schema.field("qty").type)
+        assert "seven" in landed.column("qty").to_pylist()
+
+
+def test_rows_set_aside_leave_the_types_pyarrow_gives_the_clean_file(tmp_path: Path) -> None:
+    """The strict reader's types (the file has a bad row) are pyarrow's for the same file without it."""
+    header = "id,amount,flag,day,at,at_tz,clock,name,empty,code"
+    good = [
+        "1,1.5,true,2026-01-02,2026-01-02 10:00:00,2026-01-02T10:00:00Z,10:00:00,a,,A1",
+        '2,,false,2026-01-03,2026-01-03T11:30:00,2026-01-03T11:30:00+02:00,11:30:15,"b, c",,B2',
+        "3,3.25,,2026-01-04,,2026-01-04T12:00:00Z,,,,C3",
+    ]
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join([header, *good]) + "\n")
+    dirty = tmp_path / "dirty.csv"
+    dirty.write_text("\n".join([header, good[0], "9,1,2", *good[1:]]) + "\n")
+    expected = read_file(str(clean), "csv", "clean.csv").table
+    got = read_file(str(dirty), "csv", "dirty.csv", "quarantine")
+    assert [r.line for r in got.rejects] == [3]
+    assert got.table.schema == expected.schema
+    assert got.table.to_pylist() == expected.to_pylist()

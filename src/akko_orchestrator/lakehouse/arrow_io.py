@@ -36,7 +36,8 @@ def to_arrow(value: Any, what: str) -> pa.Table:
 
 
 def normalize(table: pa.Table) -> pa.Table:
-    """Cast types Iceberg cannot store as-is: unsigned ints, ns/s timestamps, dictionaries, all-null columns."""
+    """Cast types Iceberg cannot store as-is: unsigned ints, ns/s timestamps and times, dictionaries, all-null
+    columns."""
     fields = [pa.field(f.name, _iceberg_friendly(f.type), nullable=True) for f in table.schema]
     target = pa.schema(fields)
     return table if target == table.schema else table.cast(target)
@@ -51,6 +52,8 @@ def _iceberg_friendly(dtype: pa.DataType) -> pa.DataType:
         return pa.timestamp("us", tz="UTC" if dtype.tz else None)
     if pa.types.is_timestamp(dtype) and dtype.tz not in (None, "UTC", "+00:00"):
         return pa.timestamp("us", tz="UTC")
+    if pa.types.is_time(dtype) and dtype != pa.time64("us"):
+        return pa.time64("us")  # Iceberg's time: microseconds (pyarrow's CSV reader infers seconds)
     if pa.types.is_null(dtype):
         return pa.string()
     if pa.types.is_large_string(dtype):

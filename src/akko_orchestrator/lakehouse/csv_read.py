@@ -1,19 +1,23 @@
-"""CSV files read with DuckDB's CSV reader in strict mode, with pyarrow's types.
+"""CSV files: pyarrow's reader for a file it reads whole, DuckDB's strict reader to name (or set aside) bad rows.
 
-Why DuckDB and not pyarrow's reader: on a 2.6 million row file with one unterminated quote, pyarrow returned
-2,581,290 rows and no error (its block parser resynchronises on the next line break it trusts). DuckDB's strict mode
-refuses the file naming the line and the reason (unterminated quote, wrong number of fields, a value that is not
-of the column's type, bytes that are not UTF-8), and its rejects tables list each bad row for quarantine. It is
-also faster on a file path (1.1 s against pyarrow's 1.7 s for that file, two cores).
+pyarrow's reader alone loses rows without an error: on the issue's 2.6 million row file with one unterminated
+quote it returned 2,581,290 rows (its block parser resynchronises on the next line break it trusts), and it reads a
+column of text that is not UTF-8 as bytes. Its result is therefore kept only if its rows account for every line of
+the file (counted apart, lakehouse/text_lines.py: blank lines and quoted values spanning lines explained) and no
+column came out as bytes: then the table is exactly what pyarrow always gave (its types; the tests' expectations),
+at pyarrow's speed plus a newline count (benchmarks/bench_ingest_csv.py: about 1.1x pyarrow alone, against 1.7x to
+convert DuckDB's result to Arrow for every file).
 
-Types are kept as pyarrow inferred them (tests/unit expectations): a column's type is sniffed by DuckDB on the
-first 20,480 rows (as both readers do), with the rows that do not parse left out of the sample so that one bad row
-near the top never stops the sniffer; dates and timestamps only in ISO 8601 (pyarrow's rule: `01/02/2026` stays
-text rather than become the 1st of February); an empty field is NULL except in text columns, where it is `""`, and
-a column with no value at all is NULL. Then the whole file is read with those types and no sniffing.
+Otherwise, or to set rows aside, the file is read again by DuckDB in strict mode, which refuses a file naming the
+line and the reason (an unterminated quote, a wrong number of fields, bytes that are not UTF-8) and lists every
+bad row in its rejects tables. Types as pyarrow infers them: sniffed by DuckDB on the first 20,480 rows with the
+rows that do not parse left out of the sample, so one bad row near the top never stops the sniffer; a column with
+a later value of another type widened (BIGINT, DOUBLE, text), as pyarrow infers from every value; dates and
+timestamps only in ISO 8601 (pyarrow's rule: `01/02/2026` stays text rather than become the 1st of February); an
+empty field NULL except in text columns, where it is `""`.
 
-Each read has its own in-memory DuckDB that may open only the files it reads (`allowed_paths`), with external
-access off and the configuration locked: the reader can reach nothing else, whatever a file holds.
+Each DuckDB read has its own in-memory database that may open only the files it reads (`allowed_paths`), with
+external access off and the configuration locked: the reader can reach nothing else, whatever a file holds.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ import io
 import os
 import re
 import tempfile
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from akko_orchestrator.lakehouse.duckdb_files import file_reader
 from akko_orchestrator.lakehouse.file_read import BadRowsError, FileRead, Reject
-from akko_orchestrator.lakehouse.text_lines import Lines, csv_record_lines
+from akko_orchestrator.lakehouse.text_lines import Lines, continuation_lines, csv_record_lines, is_utf8
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,7 +61,7 @@ def read_csv(path: str, name: str, quarantine: bool) -> FileRead:
         raise BadRowsError(name, None, "the file is empty: a CSV file starts with a header line", hint=None)
     with open(path, "rb") as handle:
         lines = Lines(handle.read())
-    if lines.nonblank == 0:
+    if lines.leading_blank >= lines.count:
         raise BadRowsError(name, None, "the file has no header line", hint=None)
     return _CsvFile(path, name, lines, quarantine).read()
 
@@ -70,12 +74,38 @@ class _CsvFile:
 
     def read(self) -> FileRead:
         names = self._header()
+        whole = self._with_pyarrow(names)
+        if whole is not None:
+            return whole
         with tempfile.TemporaryDirectory(prefix="akko-csv-") as self.folder:
             types = self._types(names)
             table, rejects, warnings = self._read_all(types)
         table = _text_as_written(table)
-        records = self.lines.nonblank - 1 - _continuation_lines(table)
-        return FileRead(self.name, table, records, rejects, warnings)
+        return FileRead(
+            self.name, table, self._records(table.num_rows + len(rejects), table), rejects, warnings
+        )
+
+    def _with_pyarrow(self, names: list[str]) -> FileRead | None:
+        """pyarrow's table if it holds every row of the file, as text where the file has text; else None."""
+        import pyarrow.csv as pacsv
+
+        try:
+            table = pacsv.read_csv(pa.BufferReader(self.lines.data))
+        except (pa.ArrowInvalid, ValueError):
+            return None
+        if table.column_names != names or any(pa.types.is_binary(f.type) for f in table.schema):
+            return None
+        if self._records(table.num_rows, table) != table.num_rows:
+            return None
+        return FileRead(self.name, table, table.num_rows)
+
+    def _records(self, got: int, table: pa.Table) -> int:
+        """The rows the file holds, counted apart from the parser: every line after the header if that is what
+        the parser accounted for (blank lines and values spanning lines only make the count smaller, so an equal
+        count proves nothing was lost); else the non-blank lines that do not continue a quoted value."""
+        if got == self.lines.count - self.header_line:
+            return got
+        return self.lines.nonblank - 1 - continuation_lines(table)
 
     def _header(self) -> list[str]:
         raw = self.lines.raw(self.header_line)
@@ -99,19 +129,16 @@ class _CsvFile:
         """DuckDB's sniffed types on the sample's rows that parse (written out again by pyarrow, so the sniffer
         sees only well-formed rows), ISO dates only, checked by reading the sample with them."""
         import duckdb
-
-        sample = self._sample()
-        try:
-            with _locked(sample) as con:
-                text = _strict(dict.fromkeys(names, "VARCHAR"), self.lines)
-                good = con.read_csv(sample, **text, store_rejects=True).to_arrow_table()
-        except duckdb.Error:  # the full read names the problem
-            return dict.fromkeys(names, "VARCHAR")
-        clean = os.path.join(self.folder, "clean.csv")
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(good, clean)
-        with _locked(clean) as con:
+        sample, clean = self._sample(), os.path.join(self.folder, "clean.csv")
+        with file_reader(sample, clean) as con:
+            try:
+                text = _strict(dict.fromkeys(names, "VARCHAR"), self.lines)
+                good = con.read_csv(sample, **text, store_rejects=True).to_arrow_table()
+            except duckdb.Error:  # the full read names the problem
+                return dict.fromkeys(names, "VARCHAR")
+            pacsv.write_csv(good, clean)
             sniffed = con.read_csv(clean, **DIALECT, sample_size=-1)
             types = {n: str(t) for n, t in zip(sniffed.columns, sniffed.types, strict=True)}
             types = {n: types.get(n, "VARCHAR") for n in names}
@@ -136,25 +163,47 @@ class _CsvFile:
     def _read_all(self, types: dict[str, str]) -> tuple[pa.Table, list[Reject], list[str]]:
         import duckdb
 
-        options = _strict(types, self.lines)
         try:
-            with _locked(self.path) as con:
-                table = con.read_csv(self.path, **options, store_rejects=self.quarantine).to_arrow_table()
-                return table, self._rejects(con), []
+            table, rejects = self._duck_read(self.path, types)
+            return table, rejects, []
         except duckdb.Error as exc:
             line, reason = self._located(exc)
         if self.quarantine and reason == NOT_UTF8:
-            return self._without_bad_utf8(options)
+            return self._without_bad_utf8(types)
         if self.quarantine or reason.startswith(UNSPLITTABLE_REASONS):
             raise BadRowsError(self.name, line, f"{reason}; this row cannot be set aside", hint=UNSPLIT_HINT)
         raise BadRowsError(self.name, line, reason)
 
-    def _without_bad_utf8(self, options: dict[str, Any]) -> tuple[pa.Table, list[Reject], list[str]]:
+    def _duck_read(self, path: str, types: dict[str, str]) -> tuple[pa.Table, list[Reject]]:
+        """DuckDB's strict read of `path`. A column holding a value not of its sniffed type is widened (BIGINT to
+        DOUBLE to VARCHAR) and the file read again: pyarrow infers a column's type from all its values, so such
+        a value makes the column text there too, never a bad row."""
+        import duckdb
+
+        for _ in range(2 * len(types) + 1):
+            with file_reader(path) as con:
+                options = _strict(types, self.lines)
+                try:
+                    table = con.read_csv(path, **options, store_rejects=self.quarantine).to_arrow_table()
+                except duckdb.Error as exc:
+                    column = _cast_column(str(exc))
+                    if column not in types:
+                        raise
+                    types = _widened(types, [column])
+                    continue
+                errors = self._errors(con)
+            casts = sorted({e["column_name"] for e in errors.values() if e["error_type"] == "CAST"})
+            if not casts:
+                return table, self._rejects(errors)
+            types = _widened(types, casts)
+        raise BadRowsError(self.name, None, "its columns' types could not be settled", hint=None)
+
+    def _without_bad_utf8(self, types: dict[str, str]) -> tuple[pa.Table, list[Reject], list[str]]:
         """Quarantine of lines that are not UTF-8 (DuckDB cannot set them aside itself): a copy of the file with
         them blanked (line numbers unchanged), read again."""
         import duckdb
 
-        bad = [n for n in range(1, self.lines.count + 1) if not _is_utf8(self.lines.raw(n))]
+        bad = [n for n in range(1, self.lines.count + 1) if not is_utf8(self.lines.raw(n))]
         blanked = os.path.join(self.folder, "utf8.csv")
         with open(blanked, "wb") as handle:
             previous = 0
@@ -163,9 +212,7 @@ class _CsvFile:
                 previous = int(self.lines.ends[number - 1])
             handle.write(self.lines.data[previous:])
         try:
-            with _locked(blanked) as con:
-                table = con.read_csv(blanked, **options, store_rejects=True).to_arrow_table()
-                rejects = self._rejects(con)
+            table, rejects = self._duck_read(blanked, types)
         except duckdb.Error as exc:
             line, reason = self._located(exc)
             reason = f"{reason}; this row cannot be set aside"
@@ -174,22 +221,29 @@ class _CsvFile:
         warning = f"{self.name}: {len(bad)} row(s) are not valid UTF-8 and were set aside"
         return table, sorted([*own, *rejects], key=lambda r: r.line or 0), [warning]
 
-    def _rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+    def _errors(self, con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, Any]]:
+        """DuckDB's rejects of the last read, one per row: its error about the row's shape if it has one (a value
+        then misplaced may also fail its column's type), else its first."""
         if not self.quarantine:
-            return []
-        errors = con.table("reject_errors").to_arrow_table().to_pylist()
-        first: dict[int, dict[str, Any]] = {}
-        for error in errors:
-            first.setdefault(int(error["line"]), error)
-        unsplittable = [e for e in first.values() if e["error_type"] in UNSPLITTABLE]
-        physical = self._physical(list(first))
+            return {}
+        found: dict[int, dict[str, Any]] = {}
+        for error in con.table("reject_errors").to_arrow_table().to_pylist():
+            line = int(error["line"])
+            about_shape = error["error_type"] != "CAST"
+            if line not in found or (about_shape and found[line]["error_type"] == "CAST"):
+                found[line] = error
+        return found
+
+    def _rejects(self, errors: dict[int, dict[str, Any]]) -> list[Reject]:
+        unsplittable = [e for e in errors.values() if e["error_type"] in UNSPLITTABLE]
+        physical = self._physical(list(errors))
         if unsplittable:
             line = physical[int(unsplittable[0]["line"])]
             reason = f"{_reason(unsplittable[0]['error_message'])}; this row cannot be set aside"
             raise BadRowsError(self.name, line, reason, hint=UNSPLIT_HINT)
         return [
             Reject(physical[n], _reason(e["error_message"]), self.lines.text(physical[n]), e["column_name"])
-            for n, e in sorted(first.items())
+            for n, e in sorted(errors.items())
         ]
 
     def _located(self, exc: Exception) -> tuple[int | None, str]:
@@ -203,56 +257,16 @@ class _CsvFile:
 
     def _physical(self, numbers: list[int]) -> dict[int, int]:
         """DuckDB's row numbers as lines of the file: the same unless a quoted value spans lines before them."""
-        if not self.lines.has(b'"'):
-            return {n: n for n in numbers}
-        return csv_record_lines(self.path, numbers)
+        quote = self.lines.data.find(b'"')
+        before = self.lines.line_of(quote) if quote != -1 else self.lines.count  # no quoted value spans lines
+        found = {n: n for n in numbers if n <= before}
+        return {**found, **csv_record_lines(self.path, [n for n in numbers if n > before])}
 
 
 def _strict(types: dict[str, str], lines: Lines) -> dict[str, Any]:
     """The full read: pyarrow's dialect, these types, nothing sniffed, strict about every row."""
     options: dict[str, Any] = {**DIALECT, "columns": types, "auto_detect": False, "strict_mode": True}
     return {**options, "skiprows": lines.leading_blank}
-
-
-class _locked:  # noqa: N801 - used as a context manager, like open()
-    """An in-memory DuckDB that can open only `paths`: external access off, configuration locked (the same
-    lock-down as engines/duckdb/sandbox.py, for files instead of folders), and no progress bar on the terminal."""
-
-    def __init__(self, *paths: str) -> None:
-        self.paths = [os.path.realpath(p) for p in paths]
-        self.stack = ExitStack()
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        import duckdb
-
-        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        con = self.stack.enter_context(duckdb.connect(config=config))
-        settings = (
-            ("enable_progress_bar", False),
-            ("allowed_paths", self.paths),
-            ("enable_external_access", False),
-            ("lock_configuration", True),  # last: it freezes the others
-        )
-        for name, value in settings:
-            con.execute(_setting(name, value))
-        return con
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.close()
-
-
-def _setting(name: str, value: bool | list[str]) -> str:
-    """`SET name = value` as a sqlglot tree (a parameter would do, but DuckDB imports pandas to bind a list)."""
-    from sqlglot import exp
-
-    from akko_orchestrator.sql.build import render
-
-    if isinstance(value, bool):
-        node: exp.Expression = exp.Boolean(this=value)
-    else:
-        node = exp.Array(expressions=[exp.Literal.string(v) for v in value])
-    item = exp.SetItem(this=exp.EQ(this=exp.var(name), expression=node))
-    return render(exp.Set(expressions=[item]), "duckdb")
 
 
 def _refused_column(con: duckdb.DuckDBPyConnection, path: str, types: dict[str, str]) -> str | None:
@@ -270,6 +284,16 @@ def _refused_column(con: duckdb.DuckDBPyConnection, path: str, types: dict[str, 
             return column.group(1)
         return next(n for n, t in types.items() if t in TEMPORAL)
     return None
+
+
+def _cast_column(message: str) -> str | None:
+    found = re.search(r'Error when converting column "(.*?)"', message)
+    return found.group(1) if found else None
+
+
+def _widened(types: dict[str, str], columns: list[str]) -> dict[str, str]:
+    wider = {"BIGINT": "DOUBLE"}
+    return {n: (wider.get(t, "VARCHAR") if n in columns else t) for n, t in types.items()}
 
 
 def _reason(message: str) -> str:
@@ -291,14 +315,6 @@ def _reason(message: str) -> str:
     return reason.rstrip(".")
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _text_as_written(table: pa.Table) -> pa.Table:
     """An empty field of a text column is `""` (DuckDB reads NULL), as pyarrow has it; a text column where no
     row has a value stays NULL throughout (pyarrow's null column)."""
@@ -308,18 +324,3 @@ def _text_as_written(table: pa.Table) -> pa.Table:
         if pa.types.is_string(column.type) and 0 < column.null_count < len(column):
             table = table.set_column(index, table.field(index), pc.fill_null(column, ""))
     return table
-
-
-def _continuation_lines(table: pa.Table) -> int:
-    """Non-blank lines that continue a quoted value begun on an earlier line (a value `a\\n\\nb` spans three
-    lines, the middle one blank): they are not rows."""
-    import pyarrow.compute as pc
-
-    count = 0
-    for column in table.columns:
-        if not pa.types.is_string(column.type) or not (pc.sum(pc.count_substring(column, "\n")).as_py() or 0):
-            continue
-        for value in pc.filter(column, pc.match_substring(column, "\n")).to_pylist():
-            segments = value.split("\n")
-            count += len(segments) - 1 - sum(1 for s in segments[1:-1] if s in ("", "\r"))
-    return count

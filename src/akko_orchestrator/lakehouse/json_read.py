@@ -36,8 +36,9 @@ def _lines(data: bytes, name: str, quarantine: bool) -> FileRead:
     lines = Lines(data)
     try:
         table = pajson.read_json(io.BytesIO(data))
-        if table.num_rows == lines.nonblank and _valid_text(table):
-            return FileRead(name, table, lines.nonblank)
+        rows = table.num_rows  # every line, or every non-blank one (pyarrow skips blank lines)
+        if (rows == lines.count or rows == lines.nonblank) and _valid_text(table):
+            return FileRead(name, table, rows)
     except (pa.ArrowInvalid, ValueError):  # pyarrow raises UnicodeDecodeError for bytes that are not UTF-8
         pass
     rows = _Rows()

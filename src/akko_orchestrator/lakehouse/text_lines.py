@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -37,7 +39,7 @@ class Lines:
         """The offset where each line starts (a last line without `\\n` included, an empty tail not)."""
         import numpy as np
 
-        ends = np.flatnonzero(self._bytes == 10)
+        ends = np.flatnonzero(self._bytes == self.newline[0])
         starts = np.concatenate(([0], ends + 1))
         return starts if len(self._bytes) > starts[-1] else starts[:-1]
 
@@ -48,9 +50,11 @@ class Lines:
 
         size = len(self._bytes)
         ends = np.append(self.starts[1:] - 1, size) if len(self.starts) else self.starts
-        if len(ends) and ends[-1] == size and size and self._bytes[size - 1] == 10:
+        if len(ends) and ends[-1] == size and size and self._bytes[size - 1] == self.newline[0]:
             ends[-1] = size - 1
-        with_cr = (ends > self.starts) & (self._bytes[np.maximum(ends - 1, 0)] == 13)
+        with_cr = (
+            (ends > self.starts) & (self._bytes[np.maximum(ends - 1, 0)] == 13) & (self.newline == b"\n")
+        )
         return ends - with_cr
 
     @cached_property
@@ -60,16 +64,18 @@ class Lines:
 
     @cached_property
     def count(self) -> int:
-        data = self.data
-        return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        data, end = self.data, self.newline
+        return data.count(end) + (1 if data and not data.endswith(end) else 0)
+
+    @cached_property
+    def newline(self) -> bytes:
+        """`\\n`, or `\\r` in a file that has no `\\n` (old Mac line endings; both readers take them)."""
+        return b"\r" if b"\n" not in self.data and b"\r" in self.data else b"\n"
 
     @cached_property
     def nonblank(self) -> int:
-        """Lines with something on them. Without an empty line anywhere (a substring search, as fast as reading
-        the file) that is every line; numpy finds the empty ones otherwise."""
-        data = self.data
-        if b"\n\n" not in data and b"\n\r\n" not in data and not data.startswith((b"\n", b"\r\n")):
-            return self.count
+        """Lines with something on them (numpy over the whole file: callers first compare with `count`, which
+        counts as fast as the file reads, and ask this only when blank lines could explain a difference)."""
         return int(self.count - self.blank.sum())
 
     @cached_property
@@ -86,10 +92,10 @@ class Lines:
         return count
 
     def head(self, lines: int) -> bytes:
-        """The first `lines` lines (a sample: found line by line, not over the whole file)."""
+        """The first `lines` lines with their endings (a sample: found line by line, not over the file)."""
         offset = 0
         for _ in range(lines):
-            found = self.data.find(b"\n", offset)
+            found = self.data.find(self.newline, offset)
             if found == -1:
                 return self.data
             offset = found + 1
@@ -97,6 +103,9 @@ class Lines:
 
     def raw(self, line: int) -> bytes:
         """Line `line` (1-based) without its ending."""
+        if line <= 16:  # the header: without numpy over the whole file
+            found = self.head(line).splitlines()
+            return found[line - 1] if len(found) >= line else b""
         return bytes(self.data[int(self.starts[line - 1]) : int(self.ends[line - 1])])
 
     def text(self, line: int, limit: int = RECORD_LIMIT) -> str:
@@ -106,8 +115,11 @@ class Lines:
         text = self.raw(line).decode("utf-8", errors="backslashreplace")
         return text if len(text) <= limit else text[:limit] + "..."
 
-    def has(self, text: bytes) -> bool:
-        return self.data.find(text) != -1
+    def line_of(self, offset: int) -> int:
+        """The 1-based line holding byte `offset`."""
+        import numpy as np
+
+        return int(np.searchsorted(self.starts, offset, side="right"))
 
 
 def csv_record_lines(path: str, records: list[int]) -> dict[int, int]:
@@ -135,3 +147,26 @@ def csv_record_lines(path: str, records: list[int]) -> dict[int, int]:
     for number in wanted[len(found) :]:  # past the end of what csv could read: as counted
         found[number] = number
     return found
+
+
+def is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def continuation_lines(table: pa.Table) -> int:
+    """Non-blank lines that continue a quoted value begun on an earlier line (a value `a\\n\\nb` spans three
+    lines, the middle one blank): they are not rows."""
+    import pyarrow.compute as pc
+
+    count = 0
+    for column in table.columns:
+        if not pa.types.is_string(column.type) or not (pc.sum(pc.count_substring(column, "\n")).as_py() or 0):
+            continue
+        for value in pc.filter(column, pc.match_substring(column, "\n")).to_pylist():
+            segments = value.split("\n")
+            count += len(segments) - 1 - sum(1 for s in segments[1:-1] if s in ("", "\r"))
+    return count

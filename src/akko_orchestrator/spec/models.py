@@ -107,7 +107,7 @@ class IngestSource(SpecModel):
     on_bad_rows: Literal["fail", "quarantine"] = Field(
         "fail",
         description="A row that cannot be read as the file's format (an unterminated quote, a wrong number of "
-        "fields, a value not of its column's type, text not in `encoding`, a line that is not a JSON object): "
+        "fields, text not in `encoding`, a line that is not a JSON object or whose field changes kind): "
         "`fail` fails the step naming file:line and why, nothing written; `quarantine` writes the other rows "
         "and the bad ones, with file, line and reason, to `<output table>_rejects` in the same namespace, "
         "counted in the step's summary. A damaged Parquet file fails either way.",
