@@ -27,12 +27,13 @@ from rich.console import Console
 
 from akko_orchestrator.cli.render_runs import run_json, run_summary
 from akko_orchestrator.config.project import load_project
-from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.errors import AkkoError, SpecError
 from akko_orchestrator.lakehouse.file_read import BadRowsError, FileRead, read_file
 from akko_orchestrator.lakehouse.text_lines import Lines
 from akko_orchestrator.local_airflow.inprocess import RunReport, TaskReport
 from akko_orchestrator.runtime.context import StepContext
 from akko_orchestrator.runtime.ingest import commit_staged, stage_file
+from akko_orchestrator.spec.loader import load_spec
 from akko_orchestrator.spec.models import IngestSource, IngestStep, Output
 from akko_orchestrator.testing import PipelineResult, run_pipeline
 from tests.conftest import copy_project
@@ -289,3 +290,21 @@ def test_rows_set_aside_leave_the_types_pyarrow_gives_the_clean_file(tmp_path: P
     assert [r.line for r in got.rejects] == [3]
     assert got.table.schema == expected.schema
     assert got.table.to_pylist() == expected.to_pylist()
+
+
+def test_the_options_apply_to_files_only(root: Path) -> None:
+    cases = {
+        'http: {url: "https://example.org/x"}, on_bad_rows: quarantine': "`on_bad_rows` only applies to `files`",
+        'sql: {conn_id: c, query: "SELECT 1"}, encoding: latin-1': "`encoding` only applies to `files`",
+        'files: "./data/x.parquet", encoding: latin-1': "`encoding` applies to csv and json files",
+        'files: "./data/x.csv", on_bad_rows: skip': "on_bad_rows",
+    }
+    for source, reason in cases.items():
+        path = root / "pipelines" / "options.yaml"
+        path.write_text(
+            "pipeline: options\nowner: tests\nteam: demo\nsteps:\n"
+            f"  - id: land\n    kind: ingest\n    source: {{{source}}}\n    output: {{table: demo.x}}\n"
+        )
+        with pytest.raises(SpecError, match=re.escape(reason)) as raised:
+            load_spec(path, "pipelines/options.yaml")
+        assert str(raised.value).startswith("pipelines/options.yaml:7:")
