@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.config.secrets import mask_connection_id
 from akko_orchestrator.config.tenancy import TeamGuard, Tenancy
 from akko_orchestrator.lakehouse.object_store import ObjectStore
 from akko_orchestrator.lineage.recorder import StepLineage
@@ -81,6 +82,7 @@ class StepContext:
         """Raises if the step's team may not use this Airflow connection (for hooks that fetch it themselves)."""
         if self.guard is not None:
             self.guard.check_connection(conn_id)
+        mask_connection_id(conn_id)  # its secret parts masked in every log before anything fetches it
 
     def connection(self, conn_id: str) -> Any:
         """Every Airflow connection a step uses is fetched here, after its team's `connections` allow it."""
