@@ -37,9 +37,10 @@ _SCOPE: contextvars.ContextVar[str | None] = contextvars.ContextVar("akko_iceber
 _USER_CODE: list[str] = []
 _USER_CODE_LOCK = threading.Lock()
 
-_TABLE_CHANGES = ("create_table", "register_table", "rename_table", "drop_table")
-# Refused in user code only: `_do_commit` already catches commits of hand-written tasks, and namespaces are no table.
-_CATALOG_CHANGES = ("commit_table", "create_namespace", "drop_namespace", "update_namespace_properties")
+# `commit_table` too: a commit asked of the catalog directly does not pass through `Table._do_commit`
+_TABLE_CHANGES = ("create_table", "register_table", "rename_table", "drop_table", "commit_table")
+# Refused in user code only (namespaces and views are no table: the hand-written tasks' rule is about tables)
+_CATALOG_CHANGES = ("create_namespace", "drop_namespace", "update_namespace_properties")
 # module -> (class, methods changing a table's or the catalog's state)
 _TARGETS = {
     "pyiceberg.table": ("Table", ("_do_commit",)),

@@ -33,6 +33,8 @@ from akko_orchestrator.runtime.step_views import (
     Sealed,
     StepWriteRefused,
     TeamFiles,
+    handle_of,
+    seal,
 )
 
 if TYPE_CHECKING:
@@ -80,12 +82,12 @@ class StepApi(Sealed):
         self.log: logging.Logger = logging.getLogger(f"akko.step.{ctx.pipeline_id}.{ctx.step_id}")
         self.catalog = ReadOnlyCatalog(ctx.catalog, ctx.guard, ctx.lineage, ctx.step_id)
         self.object_store = TeamFiles(ctx.object_store, _file_check(ctx), ctx.step_id)
-        self._seal(ctx, ctx.step_id)
+        seal(self, ctx, ctx.step_id)
 
     def query(self, sql: str) -> pa.Table:
         """One Trino SQL query (SELECT, WITH, VALUES, TABLE) of lakehouse tables the team may read, run on the
         step's engine (DuckDB on `local`, Trino on `cluster`); anything else is refused before it runs."""
-        ctx: StepContext = self._handle()
+        ctx: StepContext = handle_of(self)
         tables = _query_tables(sql)
         if ctx.guard is not None:
             for table in tables:
@@ -96,11 +98,11 @@ class StepApi(Sealed):
 
     def connection(self, conn_id: str) -> Any:
         """An Airflow connection of the step's team (refused for any other)."""
-        return self._handle().connection(conn_id)
+        return handle_of(self).connection(conn_id)
 
     def allow_connection(self, conn_id: str) -> None:
         """Raises unless the step's team may use `conn_id`: call it before a hook fetches the connection itself."""
-        self._handle().allow_connection(conn_id)
+        handle_of(self).allow_connection(conn_id)
 
     def __getattr__(self, name: str) -> Any:
         if name in _NOT_OFFERED:

@@ -79,24 +79,29 @@ _CATALOG_WRITES = frozenset(
 )
 
 
+def seal(view: Any, handle: Any, step: str) -> None:
+    """Keep `handle` (the platform object `view` stands for) and the step's id beside `view`."""
+    _HANDLES[view] = (handle, step)
+
+
+def handle_of(view: Any) -> Any:
+    return _HANDLES[view][0]
+
+
+def _step(view: Any) -> str:
+    return _HANDLES[view][1]
+
+
 class Sealed:
-    """A view whose platform handle lives in `_HANDLES`, out of reach of attribute walking."""
+    """A view whose platform handle lives in `_HANDLES` (`seal`, `handle_of`): no attribute or method of it
+    returns the handle."""
 
     __slots__ = ("__weakref__",)
-
-    def _seal(self, handle: Any, step: str) -> None:
-        _HANDLES[self] = (handle, step)
-
-    def _handle(self) -> Any:
-        return _HANDLES[self][0]
-
-    def _step(self) -> str:
-        return _HANDLES[self][1]
 
     def _refuse(self, name: str, writes: frozenset[str], offered: str) -> AttributeError:
         """The error for an attribute the view lacks: a write is refused with the way to write."""
         if name in writes:
-            raise StepWriteRefused(f"step '{self._step()}': {self!r}.{name} refused; {StepWriteRefused.WAY}")
+            raise StepWriteRefused(f"step '{_step(self)}': {self!r}.{name} refused; {StepWriteRefused.WAY}")
         return AttributeError(f"{self!r} has no attribute {name!r} (it offers {offered})")
 
 
@@ -107,32 +112,32 @@ class ReadOnlyCatalog(Sealed):
     __slots__ = ()
 
     def __init__(self, catalog: Catalog, guard: TeamGuard | None, lineage: StepLineage, step: str):
-        self._seal((catalog, guard, lineage), step)
+        seal(self, (catalog, guard, lineage), step)
 
     def _check(self, name: str) -> None:
-        guard = self._handle()[1]
+        guard = handle_of(self)[1]
         if guard is not None:
             guard.check_read(name)
 
     def load_table(self, name: str) -> ReadOnlyTable:
-        catalog, _, lineage = self._handle()
+        catalog, _, lineage = handle_of(self)
         self._check(name)
-        table = ReadOnlyTable(catalog.load_table(name), self._step())
+        table = ReadOnlyTable(catalog.load_table(name), _step(self))
         lineage.read([table.name])
         return table
 
     def table_exists(self, name: str) -> bool:
         self._check(name)
-        return bool(self._handle()[0].table_exists(name))
+        return bool(handle_of(self)[0].table_exists(name))
 
     def list_namespaces(self) -> list[str]:
         """The namespaces the team may read (every one without `teams:`)."""
-        names = [".".join(ns) for ns in self._handle()[0].list_namespaces()]
+        names = [".".join(ns) for ns in handle_of(self)[0].list_namespaces()]
         return sorted(ns for ns in names if self._readable(ns))
 
     def list_tables(self, namespace: str) -> list[str]:
         self._check(f"{namespace}.*")
-        return sorted(".".join(t) for t in self._handle()[0].list_tables(namespace))
+        return sorted(".".join(t) for t in handle_of(self)[0].list_tables(namespace))
 
     def _readable(self, namespace: str) -> bool:
         try:
@@ -155,23 +160,23 @@ class ReadOnlyTable(Sealed):
 
     def __init__(self, table: Table, step: str):
         self.name = ".".join(table.name())
-        self._seal(table, step)
+        seal(self, table, step)
 
     def schema(self) -> Any:
-        return self._handle().schema()
+        return handle_of(self).schema()
 
     def spec(self) -> Any:
-        return self._handle().spec()
+        return handle_of(self).spec()
 
     def current_snapshot(self) -> Any:
-        return self._handle().current_snapshot()
+        return handle_of(self).current_snapshot()
 
     def snapshots(self) -> list[Any]:
-        return list(self._handle().snapshots())
+        return list(handle_of(self).snapshots())
 
     @property
     def properties(self) -> dict[str, str]:
-        return dict(self._handle().properties)
+        return dict(handle_of(self).properties)
 
     def scan(
         self,
@@ -184,14 +189,14 @@ class ReadOnlyTable(Sealed):
         """As pyiceberg's `Table.scan` (a filter string or expression, columns, a snapshot, a row limit)."""
         from pyiceberg.expressions import AlwaysTrue
 
-        scan = self._handle().scan(
+        scan = handle_of(self).scan(
             row_filter=AlwaysTrue() if row_filter is None else row_filter,
             selected_fields=selected_fields,
             snapshot_id=snapshot_id,
             limit=limit,
             case_sensitive=case_sensitive,
         )
-        return ReadOnlyScan(scan, self._step())
+        return ReadOnlyScan(scan, _step(self))
 
     def __getattr__(self, name: str) -> Any:
         offered = "name, schema, spec, current_snapshot, snapshots, properties, scan"
@@ -207,16 +212,16 @@ class ReadOnlyScan(Sealed):
     __slots__ = ()
 
     def __init__(self, scan: Any, step: str):
-        self._seal(scan, step)
+        seal(self, scan, step)
 
     def to_arrow(self) -> pa.Table:
-        return self._handle().to_arrow()
+        return handle_of(self).to_arrow()
 
     def to_arrow_batch_reader(self) -> pa.RecordBatchReader:
-        return self._handle().to_arrow_batch_reader()
+        return handle_of(self).to_arrow_batch_reader()
 
     def to_pandas(self) -> Any:
-        return self._handle().to_pandas()
+        return handle_of(self).to_pandas()
 
     def __getattr__(self, name: str) -> Any:
         raise self._refuse(name, frozenset(), "to_arrow, to_arrow_batch_reader, to_pandas")
@@ -232,10 +237,10 @@ class TeamFiles(Sealed):
     __slots__ = ()
 
     def __init__(self, store: ObjectStore, check: Callable[[str], None], step: str):
-        self._seal((store, check), step)
+        seal(self, (store, check), step)
 
     def _path(self, key: str) -> str:
-        store, check = self._handle()
+        store, check = handle_of(self)
         given = normalize_key(key)  # a path, a URI or a key climbing out: refused as such first
         check(given)
         real_key, path = store.key_path(given)
@@ -245,7 +250,7 @@ class TeamFiles(Sealed):
     def write_bytes(self, key: str, data: bytes) -> str:
         """Write a whole object (atomically on a local store); returns its full path or URI."""
         path = self._path(key)
-        return self._handle()[0].write_path(path, bytes(data))
+        return handle_of(self)[0].write_path(path, bytes(data))
 
     def write_csv(self, key: str, table: pa.Table) -> str:
         import io
@@ -258,15 +263,15 @@ class TeamFiles(Sealed):
 
     def read_bytes(self, key: str) -> bytes:
         path = self._path(key)
-        with self._handle()[0].fs.open(path, "rb") as handle:
+        with handle_of(self)[0].fs.open(path, "rb") as handle:
             return handle.read()
 
     def exists(self, key: str) -> bool:
-        return bool(self._handle()[0].fs.exists(self._path(key)))
+        return bool(handle_of(self)[0].fs.exists(self._path(key)))
 
     def list(self, prefix: str) -> list[str]:
         """The keys of the files under `prefix` (a folder of the team), sorted."""
-        store = self._handle()[0]
+        store = handle_of(self)[0]
         path = self._path(prefix)
         root = path[: -len(normalize_key(prefix))].rstrip("/").removeprefix("s3://")
         found = store.fs.find(path) if store.fs.isdir(path) else []
@@ -281,7 +286,7 @@ class TeamFiles(Sealed):
         return True
 
     def delete(self, key: str) -> None:
-        store = self._handle()[0]
+        store = handle_of(self)[0]
         path = self._path(key)
         if store.fs.exists(path):
             store.fs.rm(path, recursive=True)
