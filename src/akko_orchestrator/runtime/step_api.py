@@ -80,7 +80,7 @@ class StepApi(Sealed):
         self.team: str | None = ctx.team
         self.params: dict[str, Any] = copy.deepcopy(ctx.params)  # the run's `--conf`
         self.log: logging.Logger = logging.getLogger(f"akko.step.{ctx.pipeline_id}.{ctx.step_id}")
-        self.catalog = ReadOnlyCatalog(ctx.catalog, ctx.guard, ctx.lineage, ctx.step_id)
+        self.catalog = ReadOnlyCatalog(ctx)
         self.object_store = TeamFiles(ctx.object_store, _file_check(ctx), ctx.step_id)
         seal(self, ctx, ctx.step_id)
 

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from akko_orchestrator.config.tenancy import TeamGuard, TenancyError
+from akko_orchestrator.config.tenancy import TenancyError
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.object_store import normalize_key
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
 
     from akko_orchestrator.lakehouse.object_store import ObjectStore
-    from akko_orchestrator.lineage.recorder import StepLineage
+    from akko_orchestrator.runtime.context import StepContext
 
 _HANDLES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -111,33 +111,35 @@ class ReadOnlyCatalog(Sealed):
 
     __slots__ = ()
 
-    def __init__(self, catalog: Catalog, guard: TeamGuard | None, lineage: StepLineage, step: str):
-        seal(self, (catalog, guard, lineage), step)
+    def __init__(self, ctx: StepContext):
+        seal(self, ctx, ctx.step_id)  # the catalog is opened on first use (pyiceberg costs most of a second)
 
     def _check(self, name: str) -> None:
-        guard = handle_of(self)[1]
+        guard = handle_of(self).guard
         if guard is not None:
             guard.check_read(name)
 
+    def _catalog(self) -> Catalog:
+        return handle_of(self).catalog
+
     def load_table(self, name: str) -> ReadOnlyTable:
-        catalog, _, lineage = handle_of(self)
         self._check(name)
-        table = ReadOnlyTable(catalog.load_table(name), _step(self))
-        lineage.read([table.name])
+        table = ReadOnlyTable(self._catalog().load_table(name), _step(self))
+        handle_of(self).lineage.read([table.name])
         return table
 
     def table_exists(self, name: str) -> bool:
         self._check(name)
-        return bool(handle_of(self)[0].table_exists(name))
+        return bool(self._catalog().table_exists(name))
 
     def list_namespaces(self) -> list[str]:
         """The namespaces the team may read (every one without `teams:`)."""
-        names = [".".join(ns) for ns in handle_of(self)[0].list_namespaces()]
+        names = [".".join(ns) for ns in self._catalog().list_namespaces()]
         return sorted(ns for ns in names if self._readable(ns))
 
     def list_tables(self, namespace: str) -> list[str]:
         self._check(f"{namespace}.*")
-        return sorted(".".join(t) for t in handle_of(self)[0].list_tables(namespace))
+        return sorted(".".join(t) for t in self._catalog().list_tables(namespace))
 
     def _readable(self, namespace: str) -> bool:
         try:
