@@ -2,9 +2,12 @@
 lazily), and the Airflow run identity recorded in every Iceberg snapshot it commits.
 
 With akko.yaml `teams`, a step of a team gets a guarded catalog (`runtime/tenancy.py`): every table it loads,
-creates, commits or drops, whoever asks (AKKO's writer, the DuckDB engine, a python step's own code through `ctx`),
-is checked against the team's namespaces first; every Airflow connection a step uses goes through `connection` /
-`allow_connection`. `platform_catalog` is the unguarded one, for AKKO's own tables (`akko.check_results`)."""
+creates, commits or drops, whoever asks (AKKO's writer, the DuckDB engine), is checked against the team's
+namespaces first; every Airflow connection a step uses goes through `connection` / `allow_connection`.
+`platform_catalog` is the unguarded one, for AKKO's own tables (`akko.check_results`).
+
+A StepContext is AKKO's own and is never handed to a step's code: python and spark functions get a `StepApi`
+(runtime/step_api.py), which leads to none of the platform objects here."""
 
 from __future__ import annotations
 

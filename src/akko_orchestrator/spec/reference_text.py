@@ -140,19 +140,33 @@ RULES: dict[str, list[str]] = {
         "are refused: ingest their data first. Every table read makes this step run after the step writing it.",
     ],
     "PythonStep": [
-        "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step "
-        "context), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
-        "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts.",
+        "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step's API, "
+        "below), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
+        "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts: "
+        "AKKO writes it after the function returned, with the step's checks, once per Airflow run (a retry never "
+        "writes it twice).",
+        "`ctx` offers `pipeline_id`, `step_id`, `run_id`, `try_number`, `map_index`, `team`, `params` (the run's "
+        "`--conf`), `log`; `catalog` (read-only: `load_table(name).scan().to_arrow()`, `table_exists`, "
+        "`list_tables`, `list_namespaces`, tables of the namespaces the team may read); `query(sql)` (one Trino "
+        "SQL query of those tables, on the step's engine); `object_store` (`write_bytes`, `write_csv`, "
+        "`read_bytes`, `exists`, `list`, `delete` by key, inside the team's `files` folders, never `_akko/`); "
+        "`connection(conn_id)` and `allow_connection(conn_id)` (the team's Airflow connections).",
+        "A step's code writes no table itself: while it runs, an Iceberg commit (through `ctx` or a catalog it "
+        "opens) is refused, and the step fails without retry. The code runs in the worker's process: it is "
+        "trusted code (docs/security.md).",
     ],
     "SparkStep": [
         "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`.",
         "Arguments are matched by parameter name: `spark` (the session), `inputs` (every input table, by name), "
-        "`ctx`, one DataFrame per input's short name (`sales` for `demo.sales`), one per `sources` key, then "
-        "`params`.",
+        "`ctx` (the step's API, as for python steps), one DataFrame per input's short name (`sales` for "
+        "`demo.sales`), one per `sources` key, then `params`.",
         "Spark runs on the profile's `spark.remote`; on the embedded profile without one, AKKO starts a local "
         "Spark Connect server on the embedded catalog the first time (Java 17/21) and keeps it for later steps.",
         "A returned DataFrame is written by Spark itself (one Iceberg commit: create-as-select, append, "
         "overwrite, or MERGE INTO on `keys`); a function returning None must have committed to `output` itself.",
+        "While the function runs, the Spark session carries the run's identity: what it commits itself is "
+        "recorded with pipeline, step, run and try, and a retry of a try that published runs nothing again. "
+        "Such a commit is not staged: it is visible at once and has no checks (return a DataFrame for that).",
     ],
     "Check": [
         "Give exactly one check kind per item, plus optional `name` and `severity`.",

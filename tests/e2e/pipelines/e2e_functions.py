@@ -10,9 +10,9 @@ import pyarrow as pa
 
 def write_order_files(ctx) -> dict:
     good = b'{"order_id": 100, "amount": 1.5}\n'
-    ctx.object_store.write_bytes("raw/corrupt_orders/a.jsonl", good)
-    ctx.object_store.write_bytes("raw/corrupt_orders/b.jsonl", b'{"order_id": 101, "amount": oops}\n')
-    ctx.object_store.write_bytes("raw/corrupt_orders/c.jsonl", good.replace(b"100", b"102"))
+    ctx.object_store.write_bytes("raw/sales/corrupt_orders/a.jsonl", good)
+    ctx.object_store.write_bytes("raw/sales/corrupt_orders/b.jsonl", b'{"order_id": 101, "amount": oops}\n')
+    ctx.object_store.write_bytes("raw/sales/corrupt_orders/c.jsonl", good.replace(b"100", b"102"))
     return {"files": 3}
 
 
