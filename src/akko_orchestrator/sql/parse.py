@@ -68,9 +68,9 @@ def condition(text: str, what: str = "expression", dialect: str = "trino") -> ex
         node = sqlglot.parse_one(text, read=dialect, into=exp.Condition)
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        raise SqlRefused(what, f"is not {CONDITION_RULE}", *_position(first, text)) from None
+        raise SqlRefused(what, _condition_reason(first), *_position(first, text)) from None
     except sqlglot.errors.TokenError as exc:
-        raise SqlRefused(what, f"is not {CONDITION_RULE}: {exc}") from None
+        raise SqlRefused(what, f"SQL does not parse as Trino: {exc}") from None
     reads = next((n for n in node.walk() if isinstance(n, exp.Query | exp.Table | exp.Values)), None)
     if reads is not None:
         raise SqlRefused(
@@ -107,6 +107,16 @@ def _parse(text: str, what: str, dialect: str) -> list[exp.Expression | None]:
         raise SqlRefused(what, f"does not parse as Trino SQL: {reason}", *_position(first, text)) from None
     except sqlglot.errors.TokenError as exc:
         raise SqlRefused(what, f"does not parse as Trino SQL: {exc}") from None
+
+
+def _condition_reason(error: dict) -> str:
+    """sqlglot's error in words: what is missing, or what comes after the one condition."""
+    description, highlight = error.get("description") or "", error.get("highlight") or ""
+    if description.startswith("Required keyword") or not highlight:
+        return f"SQL does not parse as Trino: incomplete SQL: an expression is missing after '{highlight}'"
+    if description.startswith("Expecting"):
+        return f"SQL does not parse as Trino: {description.lower()} near '{highlight}'"
+    return f"'{highlight}' cannot come here: an `expression` is {CONDITION_RULE}, nothing before or after it"
 
 
 def _position(error: dict, text: str) -> tuple[int, int]:
