@@ -134,3 +134,11 @@ def named_argument(name: str, value: exp.Expression) -> exp.Kwarg:
     from sqlglot import exp
 
     return exp.Kwarg(this=exp.var(name), expression=value)
+
+
+def string(text: str) -> exp.Literal:
+    """A string literal, always (`literal` types ISO dates): names passed as values, e.g. to PostgreSQL's
+    `format('... %I ...', name)`."""
+    from sqlglot import exp
+
+    return exp.Literal.string(text)
