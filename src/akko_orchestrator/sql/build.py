@@ -142,3 +142,10 @@ def string(text: str) -> exp.Literal:
     from sqlglot import exp
 
     return exp.Literal.string(text)
+
+
+def select_all(table_name: str) -> exp.Select:
+    """`SELECT * FROM "namespace"."table"`, e.g. a query AKKO suggests (add `.where(node)` for a filter)."""
+    from sqlglot import exp
+
+    return exp.Select(expressions=[star()]).from_(table(table_name), copy=False)
