@@ -79,9 +79,13 @@ def stage_insert_sql(stage_name: str, columns: list[str], sql: str) -> str:
     from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
 
     namespace, name = stage_name.split(".", 1)
-    stage = exp.Table(this=identifier(name), db=identifier(namespace), catalog=identifier(LAKEHOUSE_SQL_CATALOG))
+    stage = exp.Table(
+        this=identifier(name), db=identifier(namespace), catalog=identifier(LAKEHOUSE_SQL_CATALOG)
+    )
     rows = exp.Select(expressions=[column(c) for c in columns]).from_(_model(sql), copy=False)
-    insert = exp.Insert(this=exp.Schema(this=stage, expressions=[identifier(c) for c in columns]), expression=rows)
+    insert = exp.Insert(
+        this=exp.Schema(this=stage, expressions=[identifier(c) for c in columns]), expression=rows
+    )
     return render(insert)
 
 
