@@ -285,10 +285,15 @@ def annotate(statement: Any, schema: Mapping[str, Mapping[str, str]]) -> Any | N
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.schema import MappingSchema
 
+    from akko_orchestrator.sql.build import identifier, render
+
+    def quoted(name: str) -> str:  # sqlglot's schema parses its keys as SQL: `g -- h` would be column `g`
+        return render(identifier(name.lower()))
+
     nested: dict[str, dict[str, dict[str, str]]] = {}
     for name, columns in schema.items():
         namespace, _, table = name.rpartition(".")
-        nested.setdefault(namespace.lower(), {})[table.lower()] = {c.lower(): t for c, t in columns.items()}
+        nested.setdefault(quoted(namespace), {})[quoted(table)] = {quoted(c): t for c, t in columns.items()}
     try:
         mapping = MappingSchema(nested, dialect="trino")
         qualified = qualify(
@@ -296,8 +301,8 @@ def annotate(statement: Any, schema: Mapping[str, Mapping[str, str]]) -> Any | N
             schema=mapping,
             dialect="trino",
             validate_qualify_columns=False,
-            quote_identifiers=False,
-            identify=False,
+            quote_identifiers=True,  # a column `SELECT *` expands to is named by data: `a" FROM x --` stays one name
+            identify=False,  # names that need no quotes keep none
         )
         return annotate_types(qualified, schema=mapping, dialect="trino")
     except Exception:  # sqlglot's optimizer raises many error types; the checks then run untyped only
