@@ -24,7 +24,7 @@ from akko_orchestrator.dbt.trino_models import stage_insert_sql
 from akko_orchestrator.maintenance.trino import execute_statement
 from akko_orchestrator.quality.checks import compile_checks, one_query_per_check, sample_sql
 from akko_orchestrator.spec.models import Check
-from akko_orchestrator.sql.build import identifier, render, select_all
+from akko_orchestrator.sql.build import column, identifier, render, select_all, string
 from tests.security.sql_text_scan import scan, scan_file
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "akko_orchestrator"
@@ -194,6 +194,11 @@ def test_checks_keep_hostile_columns_values_and_tables(
             name=None,
         ),
     ]
+    condition = exp.EQ(this=column(second), expression=string(values[-1]))  # a user's text, quoted right
+    checks.append(Check.model_construct(expression=render(condition), severity="error", name=None))
+    checks.append(
+        Check.model_construct(sql=render(select_all(table).where(condition)), severity="error", name=None)
+    )
     plan = compile_checks(table, checks)
     statements = [plan.aggregate_sql, *one_query_per_check(plan)]
     statements += [s for c in plan.checks if (s := sample_sql(plan, c, 5)) is not None]
@@ -206,7 +211,9 @@ def test_checks_keep_hostile_columns_values_and_tables(
         assert render(tree) == sql  # parsed back, it renders the same: nothing was read differently
     aggregate = _one(plan.aggregate_sql)
     assert set(columns) <= _identifiers(aggregate)
-    assert sorted(_strings(aggregate)) == sorted(values + [values[0]])  # the IN list and the range bound
+    assert sorted(_strings(aggregate)) == sorted(
+        [*values, values[0], values[-1]]
+    )  # IN list, bound, condition
 
 
 def _construct(model: str, **fields: object) -> object:
