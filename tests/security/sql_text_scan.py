@@ -253,7 +253,7 @@ def scan_file(path: Path, shown: str) -> list[Finding]:
 
 
 def scan(root: Path) -> list[Finding]:
-    """Every finding under `root` (a folder of Python modules), paths relative to root's parent."""
+    """Every finding under `root` (a folder of Python modules), paths relative to root's parent (`src/...`)."""
     found = []
     for path in sorted(root.rglob("*.py")):
         found += scan_file(path, str(path.relative_to(root.parent)))

@@ -27,7 +27,7 @@ from akko_orchestrator.spec.models import Check
 from akko_orchestrator.sql.build import column, identifier, render, select_all, string
 from tests.security.sql_text_scan import scan, scan_file
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "akko_orchestrator"
+SRC = Path(__file__).resolve().parents[2] / "src"  # every module: akko_orchestrator and the `akko` shim
 NASTY = [
     '"',
     "`",
