@@ -248,26 +248,40 @@ class _Planner:
         return reads - set(graph.tables)
 
     def _check_sql(self, sql: SqlText, as_condition: bool) -> list[str]:
-        """A check's SQL parses as Trino (a condition: as a WHERE clause) and, on the embedded profile, runs on
-        DuckDB as on Trino; errors at their line and column."""
-        prefix = "SELECT 1 FROM _akko_t WHERE " if as_condition else ""
-        wrapped = SqlText(prefix + sql.text, sql.loc, sql.file, sql.display)
+        """A check's SQL parses as Trino (a condition: as exactly one expression, sql/parse.py) and, on the
+        embedded profile, runs on DuckDB as on Trino; errors at their line and column."""
+        if as_condition:
+            self._check_condition(sql)
+            return []
         try:
-            refs = tables_read(wrapped.text)
+            refs = tables_read(sql.text)
         except SqlSyntaxError as exc:
-            offset = max(offset_of_line(wrapped.text, exc.line, exc.column) - len(prefix), 0)
+            offset = offset_of_line(sql.text, exc.line, exc.column)
             self.issues.append(
                 sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
             )
             return []
-        if not as_condition:
-            self.issues.extend(
-                sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
-            )
+        self.issues.extend(sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text))
         if self.engine == "embedded":
-            for offset, message in self._embedded_issues(wrapped.text):
-                self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
-        return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
+            for offset, message in self._embedded_issues(sql.text):
+                self.issues.append(sql_issue(self.source, sql, offset, message))
+        return [ref.qualified for ref in refs if ref.namespace]
+
+    def _check_condition(self, sql: SqlText) -> None:
+        """An `expression` is one condition on the checked row, as the check runs it (quality/checks.py)."""
+        from akko_orchestrator.sql.parse import SqlRefused, condition
+
+        try:
+            node = condition(sql.text, "`expression`")
+        except SqlRefused as exc:
+            offset = offset_of_line(sql.text, exc.line, exc.column) if exc.line else 0
+            self.issues.append(sql_issue(self.source, sql, offset, exc.reason))
+            return
+        if self.engine == "embedded":
+            from akko_orchestrator.plan.sql_support import embedded_unsupported_condition
+
+            for issue in embedded_unsupported_condition(sql.text, node):
+                self.issues.append(sql_issue(self.source, sql, issue.offset, issue.message))
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         try:

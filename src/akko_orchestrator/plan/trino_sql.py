@@ -212,7 +212,7 @@ def _variant_issue(node: Any, sql: str) -> SqlSupportIssue | None:
 
     found = None
     if isinstance(node, exp.Star):
-        found = next((f"SELECT * {word}" for a, word in _STAR_MODIFIERS if node.args.get(a)), None)
+        found = next((label for a, label in _STAR_MODIFIERS if node.args.get(a)), None)
         if found is None and (node.args.get("rename") or node.args.get("ilike")):
             found = "SELECT * RENAME"
     elif isinstance(node, exp.Distinct) and node.args.get("on") is not None:
@@ -239,7 +239,7 @@ def _group_all_offset(group: Any, sql: str) -> int:
     return match.start() if match else 0
 
 
-_STAR_MODIFIERS = (("except_", "EXCLUDE"), ("replace", "REPLACE"))
+_STAR_MODIFIERS = (("except_", "SELECT * EXCLUDE"), ("replace", "SELECT * REPLACE"))  # (arg, construct named)
 
 
 def _join_issue(join: Any) -> str | None:

@@ -29,6 +29,7 @@ from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.step_api import StepApi
 from akko_orchestrator.runtime.transforms import match_arguments
 from akko_orchestrator.spec.models import SparkSource, SparkStep
+from akko_orchestrator.sql.build import render, select_all
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -176,7 +177,8 @@ def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> D
     if source.jdbc is not None:
         jdbc = source.jdbc
         ctx.allow_connection(jdbc.conn_id)
-        ctx.lineage.sql_sources.append((jdbc.conn_id, jdbc.query or f"SELECT * FROM {jdbc.table}"))
+        read = jdbc.query or render(select_all(str(jdbc.table)), "postgres")
+        ctx.lineage.sql_sources.append((jdbc.conn_id, read))
         return _read_jdbc(spark, ctx, source)
     fmt = source.file_format()
     path = ctx.object_store.resolve(str(source.files))
