@@ -89,6 +89,8 @@ def test_reference_example_validates(
     spec = tmp_path / "example.yaml"
     spec.write_text(text)
     shutil.copytree(REPO / "pipelines" / "transforms", tmp_path / "transforms")  # the Spark example's script
+    (tmp_path / "pipelines").mkdir()  # the python example's module, on the default python_path
+    shutil.copy(REPO / "pipelines" / "demo_functions.py", tmp_path / "pipelines")
     pipeline, source = load_spec(spec)
     build_plan(pipeline, source)
 

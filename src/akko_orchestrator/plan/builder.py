@@ -14,11 +14,13 @@ from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan import dbt_steps
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
+from akko_orchestrator.plan.python_module import function_issues, spark_argument_issues
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.spark_script import script_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
+from akko_orchestrator.plan.trino_leniencies import grammar_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
@@ -166,9 +168,12 @@ class _Planner:
         if isinstance(step, DbtStep):
             return sorted(self._dbt_reads(index, step))
         if isinstance(step, SparkStep):
-            self.issues += script_issues(self.source, index, step)
+            self.issues += script_issues(self.source, index, step) or spark_argument_issues(
+                self.source, index, step
+            )
             return sorted(set(step.inputs) | checked)
         if isinstance(step, PythonStep):
+            self.issues += function_issues(self.source, index, step)
             return sorted(set(step.inputs) | checked)
         if not isinstance(step, SqlStep):
             return sorted(checked)
@@ -264,6 +269,8 @@ class _Planner:
             self.issues.extend(
                 sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
             )
+        for i in grammar_issues(wrapped.text, self.engine):  # the embedded profile's checks below hold them
+            self.issues.append(sql_issue(self.source, sql, max(i.offset - len(prefix), 0), i.message))
         if self.engine == "embedded":
             for offset, message in self._embedded_issues(wrapped.text):
                 self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
@@ -292,6 +299,9 @@ class _Planner:
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
+        bad += [
+            sql_issue(self.source, sql, i.offset, i.message) for i in grammar_issues(sql.text, self.engine)
+        ]
         names = []
         for ref in refs:
             if ref.catalog not in ("", LAKEHOUSE_SQL_CATALOG) or not ref.namespace:

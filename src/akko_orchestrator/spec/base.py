@@ -1,11 +1,18 @@
-"""What every spec model shares: identifier, table and duration formats, and the strict base model."""
+"""What every spec model shares: identifier, table and duration formats, connection ids, and the strict base model.
+
+Some values have a valid format and still cannot work: a timeout of `0s` (Airflow reads it as no timeout at all), a
+connection id holding a URI with its password. Their rules live here, beside the formats, so every field of that
+kind gets them.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from akko_orchestrator.spec.secret_values import secret_in_conn_id
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 TABLE = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
@@ -14,10 +21,6 @@ PARTITION = r"^(?:[a-z_][a-z0-9_]*|(?:year|month|day|hour)\([a-z_][a-z0-9_]*\)|(
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 FILE_FORMATS = ("csv", "parquet", "json")
 
-Identifier = Annotated[str, Field(pattern=IDENT, max_length=100)]
-TableName = Annotated[str, Field(pattern=TABLE, description="Iceberg table as `namespace.table`.")]
-Duration = Annotated[str, Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`.")]
-
 
 def duration_seconds(text: str) -> float:
     """'90s' -> 90.0, '5m' -> 300.0."""
@@ -25,6 +28,49 @@ def duration_seconds(text: str) -> float:
     if match is None:
         raise ValueError(f"not a duration: {text!r}")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _positive(text: str) -> str:
+    """A wait or an age limit of zero cannot work: a deadline already missed, data never fresh."""
+    if re.match(DURATION, text) and duration_seconds(text) <= 0:
+        raise ValueError("must be longer than zero: give a positive duration, e.g. `30s`, `5m`, `2h`")
+    return text
+
+
+def _timeout(text: str) -> str:
+    """Airflow reads an `execution_timeout` of zero as no timeout at all; under a second no task even starts."""
+    if re.match(DURATION, text) and duration_seconds(text) < 1:
+        raise ValueError(
+            "a timeout under 1s cannot work (Airflow reads `0s` as no timeout at all; no task starts in less "
+            "than a second): give a duration such as `30m`, or leave `timeout` out for no timeout"
+        )
+    return text
+
+
+def _conn_id(value: str) -> str:
+    problem = secret_in_conn_id(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Identifier = Annotated[str, Field(pattern=IDENT, max_length=100)]
+TableName = Annotated[str, Field(pattern=TABLE, description="Iceberg table as `namespace.table`.")]
+Duration = Annotated[str, Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`.")]
+# A duration that must be longer than zero (a deadline's `within`, a freshness `max_age`).
+PositiveDuration = Annotated[
+    str,
+    Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`."),
+    AfterValidator(_positive),
+]
+# A step's `timeout` (Airflow `execution_timeout`): at least a second; no value means no timeout.
+Timeout = Annotated[
+    str,
+    Field(pattern=DURATION, description="A duration such as `30s`, `5m`, `2h`."),
+    AfterValidator(_timeout),
+]
+# The name of an Airflow connection: never the URI, password or token it holds.
+ConnId = Annotated[str, Field(min_length=1, max_length=250), AfterValidator(_conn_id)]
 
 
 def file_format(files: str | None, declared: str | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -20,10 +19,13 @@ from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
     IDENT,
     PARTITION,
     TABLE,
+    ConnId,
     Duration,
     Identifier,
+    PositiveDuration,
     SpecModel,
     TableName,
+    Timeout,
     duration_seconds,
     file_format,
 )
@@ -37,6 +39,7 @@ from akko_orchestrator.spec.checks import (  # noqa: F401 - re-exported
     Relationship,
     RowCount,
 )
+from akko_orchestrator.spec.secret_values import secret_in_param, secret_in_url
 
 
 class Output(SpecModel):
@@ -65,7 +68,7 @@ class HttpSource(SpecModel):
     """A JSON HTTP API. Credentials live in the Airflow connection, never in the spec."""
 
     url: str | None = Field(None, description="Full URL (no credentials); or use `conn_id` + `endpoint`.")
-    conn_id: str | None = Field(None, description="Airflow HTTP connection holding host and auth.")
+    conn_id: ConnId | None = Field(None, description="Airflow HTTP connection holding host and auth.")
     endpoint: str = ""
     params: dict[str, str] = Field(default_factory=dict)
     records: str | None = Field(None, description="Dotted path to the list of records in the response.")
@@ -73,12 +76,19 @@ class HttpSource(SpecModel):
     @field_validator("url")
     @classmethod
     def _no_credentials(cls, url: str | None) -> str | None:
-        if url is not None and "@" in urlsplit(url if "//" in url else f"//{url}").netloc:
-            raise ValueError(
-                "credentials do not belong in a spec: remove `user:password@` and use `conn_id`, "
-                "an Airflow HTTP connection holding them"
-            )
+        problem = secret_in_url(url) if url is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return url
+
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, params: dict[str, str]) -> dict[str, str]:
+        for name, value in params.items():
+            problem = secret_in_param(name, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return params
 
     @model_validator(mode="after")
     def _one_target(self) -> HttpSource:
@@ -90,8 +100,8 @@ class HttpSource(SpecModel):
 class SqlSource(SpecModel):
     """A query over an Airflow connection (e.g. PostgreSQL)."""
 
-    conn_id: str
-    query: str
+    conn_id: ConnId
+    query: str = Field(min_length=1)
 
 
 class IngestSource(SpecModel):
@@ -136,9 +146,10 @@ class StepBase(SpecModel):
     )
     retries: int | None = Field(None, ge=0, le=20)
     retry_delay: Duration | None = None
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     profiles: list[Identifier] | None = Field(
         None,
+        min_length=1,
         description="Run this step only on these profiles of akko.yaml (default: every profile), e.g. a Spark "
         "transform on `cluster` beside its SQL equivalent on `local`.",
     )
@@ -164,7 +175,9 @@ class SqlStep(StepBase):
     sql: str | None = Field(None, description="Inline Trino SQL.")
     file: str | None = Field(None, description="A .sql file, relative to the spec file.")
     queries: dict[Identifier, str] | None = Field(
-        None, description="Named verification queries (no `output`); results are logged and returned."
+        None,
+        min_length=1,
+        description="Named verification queries (no `output`); results are logged and returned.",
     )
     output: Output | None = None
 
@@ -189,14 +202,39 @@ class PythonStep(StepBase):
     params: dict[str, Any] = Field(default_factory=dict, description="Extra keyword arguments (JSON values).")
     output: Output | None = None
 
+    @model_validator(mode="after")
+    def _names_are_distinct(self) -> PythonStep:
+        clash = argument_clashes(self.inputs, {}, self.params, reserved=("inputs", "ctx"))
+        if clash:
+            raise ValueError(clash)
+        return self
+
+
+def argument_clashes(
+    inputs: list[str], sources: dict[str, Any], params: dict[str, Any], reserved: tuple[str, ...]
+) -> str | None:
+    """Arguments are matched by name (runtime/transforms.py `match_arguments`): a name given twice would silently
+    pass only one of its values, a reserved one would be replaced by AKKO's."""
+    shorts = [table.split(".", 1)[1] for table in dict.fromkeys(inputs)]
+    names = [*shorts, *sources, *params]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        return f"argument names used twice (inputs, sources, params): {', '.join(twice)}"
+    taken = sorted(set(reserved) & set(names))
+    if taken:
+        return f"reserved argument names, which AKKO passes itself: {', '.join(taken)}"
+    return None
+
 
 class JdbcSource(SpecModel):
     """A database table or query read by Spark over JDBC; host, database and credentials come from the Airflow
     connection (PostgreSQL)."""
 
-    conn_id: str
-    table: str | None = Field(None, description="`schema.table` in the source database.")
-    query: str | None = Field(None, description="A query run by the source database instead of a table.")
+    conn_id: ConnId
+    table: str | None = Field(None, min_length=1, description="`schema.table` in the source database.")
+    query: str | None = Field(
+        None, min_length=1, description="A query run by the source database instead of a table."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> JdbcSource:
@@ -253,10 +291,9 @@ class SparkStep(StepBase):
 
     @model_validator(mode="after")
     def _names_are_distinct(self) -> SparkStep:
-        short = {table.split(".", 1)[1] for table in self.inputs}
-        clash = sorted((short & set(self.sources)) | ((short | set(self.sources)) & set(self.params)))
+        clash = argument_clashes(self.inputs, self.sources, self.params, reserved=("spark", "inputs", "ctx"))
         if clash:
-            raise ValueError(f"argument names used twice (inputs, sources, params): {', '.join(clash)}")
+            raise ValueError(clash)
         return self
 
 
@@ -317,7 +354,7 @@ class AssetSchedule(SpecModel):
 class Defaults(SpecModel):
     retries: int = Field(0, ge=0, le=20)
     retry_delay: Duration = "30s"
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
 
 
 class Pipeline(SpecModel):
@@ -338,6 +375,7 @@ class Pipeline(SpecModel):
     max_active_runs: int = Field(1, ge=1)
     profiles: list[Identifier] | None = Field(
         None,
+        min_length=1,
         description="Profiles of akko.yaml this pipeline exists on (default: every profile), e.g. a replication "
         "from the cluster's operational database.",
     )

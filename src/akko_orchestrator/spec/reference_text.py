@@ -112,8 +112,15 @@ RULES: dict[str, list[str]] = {
         "`schedule` is `manual` (no schedule), a 5-field cron expression, an Airflow preset "
         "(`@once`, `@continuous`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, "
         "`@annually`), or an asset schedule `{on: [tables]}`.",
+        "`profiles` (of the pipeline or a step) lists at least one profile: leave it out to run everywhere.",
+        "Every `conn_id` (sources, alert targets) is the name of an Airflow connection: a URI, a value with "
+        "`@` or spaces, or one that looks like a token or key is refused (the connection holds the secret).",
+        "A deadline's `within` is longer than zero.",
     ],
-    "Defaults": ["A step's own `retries`, `retry_delay` and `timeout` override these."],
+    "Defaults": [
+        "A step's own `retries`, `retry_delay` and `timeout` override these.",
+        "A `timeout` is at least `1s`: Airflow reads `0s` as no timeout at all. Leave `timeout` out for none.",
+    ],
     "AssetSchedule": [
         "Each table is the Airflow asset `iceberg://<lakehouse>/<namespace>/<table>`; AKKO steps that write the "
         "table emit its asset events.",
@@ -130,7 +137,10 @@ RULES: dict[str, list[str]] = {
     ],
     "HttpSource": [
         "Give exactly one of `url` or `conn_id`.",
-        "A `url` must not hold credentials (`user:password@host`): keep them in an Airflow connection.",
+        "A `url` must not hold credentials (`user:password@host`, a query parameter named like one such as "
+        "`api_key` or `token`, a known service's token or a webhook in its path): keep them in an Airflow "
+        "connection; `params` named like a credential are refused too (send it as a header from the "
+        "connection's extra).",
         "The response must be a JSON list of objects, or hold one at the dotted path `records`.",
     ],
     "SqlStep": [
@@ -138,14 +148,27 @@ RULES: dict[str, list[str]] = {
         "`queries` are verification queries: they cannot have an `output`.",
         "SQL is Trino SQL. Tables are written `namespace.table` (or `iceberg.namespace.table`); other catalogs "
         "are refused: ingest their data first. Every table read makes this step run after the step writing it.",
+        "What sqlglot and DuckDB accept but Trino's grammar refuses is refused on every profile, at its "
+        "character, with the Trino way: a trailing comma (`SELECT a, b, FROM`), `LIMIT m, n`, `LIMIT n%`, "
+        "`INTERVAL 1 DAY`, `IS TRUE`, `ISNULL`, `AS 'alias'`, `ORDER BY ALL`, `UNION BY NAME`, `AS "
+        "MATERIALIZED`, `IN ()`, `IN [...]`, `JOIN` without ON or USING, `FROM t SELECT`, `SELECT * EXCLUDE`, "
+        "`::`...",
+        "`queries` holds at least one query.",
     ],
     "PythonStep": [
         "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step "
         "context), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
         "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts.",
+        "`akko validate` and the DAG processor find the module as the step imports it (akko.yaml's "
+        "`python_path`, then installed packages) and parse it without importing it: a module found nowhere, a "
+        "syntax error (at its line in the module), a missing function, an `async` function, `*args`, a "
+        "positional-only parameter, or a required parameter nothing provides are refused.",
+        "Input short names and `params` keys are distinct; `inputs` and `ctx` are reserved.",
     ],
     "SparkStep": [
-        "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`.",
+        "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`, "
+        "whose parameters AKKO can fill (as for `python` steps: no `async`, `*args` or positional-only "
+        "parameter, every required one provided).",
         "Arguments are matched by parameter name: `spark` (the session), `inputs` (every input table, by name), "
         "`ctx`, one DataFrame per input's short name (`sales` for `demo.sales`), one per `sources` key, then "
         "`params`.",
@@ -156,6 +179,9 @@ RULES: dict[str, list[str]] = {
     ],
     "Check": [
         "Give exactly one check kind per item, plus optional `name` and `severity`.",
+        "Arguments that cannot work are refused: `range` bounds of different kinds, or `min` above `max`, or "
+        "not finite; `row_count.max_shrink` over 100%; `freshness.max_age` of zero; `accepted_values` mixing "
+        "numbers, text and booleans.",
         "Check names (default: the kind and its columns, e.g. `unique_order_id`, `expression_3` for the third "
         "check) must be unique in a step.",
         "A step with `checks` writes its new snapshot to the Iceberg branch `akko_audit__<pipeline>__<step>`; "
