@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan import dbt_steps
+from akko_orchestrator.plan import dbt_steps, python_module
+from akko_orchestrator.plan.column_checks import column_issues
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
-from akko_orchestrator.plan.python_module import function_issues, spark_argument_issues
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
-from akko_orchestrator.plan.spark_script import script_issues
+from akko_orchestrator.plan.source_files import missing_file_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
@@ -52,6 +52,8 @@ class _Planner:
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         if self.engine == "embedded":
             self._check_embedded_sql()
+        self.issues += column_issues(self.pipeline, self.source, self.sql_cache, self._runs_here)
+        self.issues += missing_file_issues(self.pipeline, self.source, self._runs_here)
         if self.tenancy is not None and self.tenancy.enabled:
             from akko_orchestrator.plan.tenancy import tenancy_issues
 
@@ -167,13 +169,8 @@ class _Planner:
         checked = self._check_reads(index, step)
         if isinstance(step, DbtStep):
             return sorted(self._dbt_reads(index, step))
-        if isinstance(step, SparkStep):
-            self.issues += script_issues(self.source, index, step) or spark_argument_issues(
-                self.source, index, step
-            )
-            return sorted(set(step.inputs) | checked)
-        if isinstance(step, PythonStep):
-            self.issues += function_issues(self.source, index, step)
+        if isinstance(step, SparkStep | PythonStep):  # its script or module parsed, its function callable
+            self.issues += python_module.function_issues(self.source, index, step)
             return sorted(set(step.inputs) | checked)
         if not isinstance(step, SqlStep):
             return sorted(checked)
@@ -236,7 +233,8 @@ class _Planner:
         if found.graph is None:
             return set()
         self.graphs[step.id] = found.graph
-        return set(found.graph.reads) | self._model_checks(index, step, found.graph)
+        named = dbt_steps.written_reads(folder, found.graph, self.sql_cache) - set(found.graph.tables)
+        return set(found.graph.reads) | named | self._model_checks(index, step, found.graph)
 
     def _model_checks(self, index: int, step: DbtStep, graph: dbt_steps.DbtGraph) -> set[str]:
         names = {node.name: node for node in graph.nodes}
@@ -269,12 +267,12 @@ class _Planner:
             self.issues.extend(
                 sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
             )
-        for i in grammar_issues(wrapped.text, self.engine):  # the embedded profile's checks below hold them
+        for i in grammar_issues(wrapped.text, self.engine):  # on `embedded`, in the allow-lists below
             self.issues.append(sql_issue(self.source, sql, max(i.offset - len(prefix), 0), i.message))
         if self.engine == "embedded":
             for offset, message in self._embedded_issues(wrapped.text):
                 self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
-        return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
+        return [ref.qualified for ref in refs if ref.namespace]  # a condition's subquery reads tables too
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         try:

@@ -99,8 +99,13 @@ def _meta_path_spec(name: str):  # -> ModuleSpec | None
         return None
 
 
-def function_issues(source: SpecSource, index: int, step: PythonStep) -> list[SpecIssue]:
-    """Problems of steps[`index`]'s `function`: its module, the function, and its parameters."""
+def function_issues(source: SpecSource, index: int, step: PythonStep | SparkStep) -> list[SpecIssue]:
+    """Problems of steps[`index`]'s `function`: its module (a Spark step's script: plan/spark_script.py), the
+    function, and its parameters."""
+    if isinstance(step, SparkStep):
+        from akko_orchestrator.plan.spark_script import script_issues
+
+        return script_issues(source, index, step) or spark_argument_issues(source, index, step)
     module, _, name = step.function.partition(":")
     paths = python_paths(source.path)
     found = locate(module, paths)

@@ -134,6 +134,8 @@ RULES: dict[str, list[str]] = {
         "(`.csv`, `.parquet`, `.json`, `.jsonl`, `.ndjson`).",
         "`files`: `raw/x/*.csv` is a key in the profile's object store, `./data/*.json` is relative to the "
         "project folder, `s3://...` or `file:///...` are used as given.",
+        "`files` relative to the project folder (`./data/*.csv`) must match a file when the spec is validated "
+        "and parsed (object-store keys and URIs may appear later: not judged).",
     ],
     "HttpSource": [
         "Give exactly one of `url` or `conn_id`.",
@@ -194,6 +196,12 @@ RULES: dict[str, list[str]] = {
         "`expression` and `sql` are Trino SQL, checked by `akko validate` like a step's SQL; in `sql`, name "
         "the step's own table to read the audited snapshot. Tables a check reads make the step wait for their "
         "writers.",
+        "When the output's columns are known from the spec (a `sql` step's projection, `*` expanded from the "
+        "known columns of the tables it reads; an ingest's `sql` query), every column a check names (also in "
+        "an `expression`) must be one of them, and a relationship's `field` one of its `to` table's when this "
+        "pipeline writes it; otherwise the run-time check names the check, the column and the table's columns.",
+        "A table a check reads (a relationship's `to`, a table in `sql` or in an `expression`'s subquery) must "
+        "be one the pipeline's team may read.",
         "Results go to the task log, the step's XCom (`checks`), and the lakehouse table `akko.check_results` "
         "(`akko checks PIPELINE`).",
     ],
@@ -207,6 +215,9 @@ RULES: dict[str, list[str]] = {
         "or merged on `unique_key`, seeds loaded from their CSV; each in one Iceberg commit carrying the run.",
         "A model's dbt tests and its `models.<name>.checks` run on its new snapshot before it is published "
         "(write-audit-publish): a failing `error` test leaves the table unchanged and skips downstream models.",
+        "A table a model names in its SQL itself (`from banking.accounts`, beside `ref()` and `source()`) is read "
+        "like a source: the step waits for its writer, and the pipeline's team must be allowed to read it "
+        "(refused in the model's file).",
         "`source()` and `ref()` of tables other steps write make this step wait for them. The task group is "
         "rendered from a graph `akko sync`/`akko validate` build with dbt and keep in the project's "
         "`target/akko/`; dbt never runs while Airflow parses the DAG.",
@@ -215,6 +226,8 @@ RULES: dict[str, list[str]] = {
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",
         "Each step run writes its table in exactly one atomic Iceberg commit (schema changes included).",
         "`partition_by` is applied when the step creates the table.",
+        "When the output's columns are known from the spec, `keys` and the columns of `partition_by` fields "
+        "must be among them.",
     ],
 }
 
