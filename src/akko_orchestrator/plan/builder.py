@@ -15,7 +15,7 @@ from akko_orchestrator.plan import dbt_steps, python_module
 from akko_orchestrator.plan.column_checks import column_issues
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
-from akko_orchestrator.plan.schedule import PRESETS, cron_problem
+from akko_orchestrator.plan.schedule import PRESETS, cron_problem, own_tables_issues
 from akko_orchestrator.plan.source_files import missing_file_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
@@ -60,6 +60,7 @@ class _Planner:
             self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
         self.issues += deadline_issues(self.pipeline, self.source, self.graphs)
+        self.issues += own_tables_issues(self.pipeline, self.source, self.graphs)
         upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
         if self.issues:

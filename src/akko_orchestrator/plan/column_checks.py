@@ -66,7 +66,7 @@ def column_issues(
                     "relationships",
                     "field" if check.relationships.field else "column",
                 )
-                named = Named(loc, field_name, f"the key of {check.relationships.to}")
+                named = Named(loc, field_name, "relationship field")
                 issues.append(_issue(source, named, check.relationships.to, known))
     return issues
 

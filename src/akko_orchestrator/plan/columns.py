@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,7 +161,21 @@ def _expanded(
         return None, {}
     if any(isinstance(e, exp.Star) or e.is_star for e in qualified.selects):
         return None, {}
-    return _plain_names(qualified.selects), used
+    return tuple(
+        UNNAMED if _made_up(e) else name
+        for e, name in zip(qualified.selects, _plain_names(qualified.selects), strict=True)
+    ), used
+
+
+def _made_up(select: Any) -> bool:
+    """`qualify` names an expression without a name `_col_<n>` (an alias no spec can give: ids start with a letter)."""
+    from sqlglot import exp
+
+    return (
+        isinstance(select, exp.Alias)
+        and re.fullmatch(r"_col_\d+", select.alias) is not None
+        and not isinstance(select.this, exp.Column)
+    )
 
 
 def _ingest_names(step: IngestStep) -> tuple[Columns | None, dict[str, Columns]]:

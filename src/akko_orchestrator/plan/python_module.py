@@ -126,14 +126,13 @@ def spark_argument_issues(source: SpecSource, index: int, step: SparkStep) -> li
     """A Spark step's function against the arguments AKKO passes (its script exists and parses: see
     plan/spark_script.py, which reports otherwise)."""
     path = (source.path.parent / step.script).resolve()
-    tree = _parse(path, _display(source, path), ("steps", index, "script"))
+    shown = _display(source, path)
+    tree = _parse(path, shown, ("steps", index, "script"))
     if isinstance(tree, SpecIssue):
         return []  # reported by plan/spark_script.py
     shorts = (t.split(".", 1)[1] for t in step.inputs)
     available = {"spark", "inputs", "ctx", *shorts, *step.sources, *step.params}
-    return _definition_issues(
-        source, ("steps", index, "function"), tree, step.function, step.script, available
-    )
+    return _definition_issues(source, ("steps", index, "function"), tree, step.function, shown, available)
 
 
 def _parse(path: Path, display: str, at: tuple) -> ast.Module | SpecIssue:

@@ -28,6 +28,9 @@ LIST_ENDS = frozenset(
         "THEN", "ELSE", "END", "WHEN", "AND", "OR",
     }
 )  # fmt: skip
+EXPRESSION_ENDS = frozenset(
+    {"VAR", "IDENTIFIER", "R_PAREN", "R_BRACKET", "NUMBER", "STRING", "NULL", "TRUE", "FALSE"}
+)
 SKIPPED_BEFORE_RELATION = frozenset({"L_PAREN", "LATERAL", "UNNEST"})
 
 
@@ -86,7 +89,7 @@ def _trailing_comma(tokens: list[Any], index: int) -> SqlSupportIssue | None:
     after = _kind(tokens, index + 1)
     if after is not None and after not in LIST_ENDS:
         return None
-    where = f"before {_word(tokens, index + 1)}" if after else "at the end"
+    where = f"before `{_word(tokens, index + 1)}`" if after else "at the end"
     return lenient(
         "trailing comma", tokens[index].start, f"remove the comma {where}: Trino's lists end without one"
     )
@@ -119,7 +122,8 @@ def _is_truth(tokens: list[Any], index: int) -> SqlSupportIssue | None:
 
 
 def _postfix_null(tokens: list[Any], index: int) -> SqlSupportIssue | None:
-    if _kind(tokens, index + 1) == "L_PAREN":  # a call of a function of that name: not this
+    """`x ISNULL`: after an expression (a column named `isnull` after a comma, or a call `isnull(x)`, is not it)."""
+    if _kind(tokens, index - 1) not in EXPRESSION_ENDS or _kind(tokens, index + 1) == "L_PAREN":
         return None
     kind = tokens[index].token_type.name
     return lenient(kind, tokens[index].start, "write IS NULL" if kind == "ISNULL" else "write IS NOT NULL")
@@ -180,24 +184,32 @@ def _joins_without_criteria(statement: Any, sql: str, tokens: list[Any]) -> Iter
     from sqlglot import exp
 
     for join in statement.find_all(exp.Join):
-        if (
-            join.args.get("on") is not None
-            or join.args.get("using")
-            or join.args.get("kind")
-            or join.args.get("method")
-        ):
+        args = join.args
+        if args.get("on") is not None or args.get("using") or args.get("kind") or args.get("method"):
             continue
-        keyword = _keyword_before(tokens, offset_of(join.this, sql))
+        nested = not isinstance(
+            join.this, exp.Table
+        )  # a subquery, LATERAL, UNNEST: starts at its parenthesis
+        keyword = _keyword_before(tokens, offset_of(join.this, sql), nested)
         if keyword is not None:
-            yield lenient(
-                "JOIN without ON", keyword.start, "add ON condition or USING (columns), or write CROSS JOIN"
-            )
+            way = "add ON condition or USING (columns), or write CROSS JOIN"
+            yield lenient("JOIN without ON", keyword.start, way)
 
 
-def _keyword_before(tokens: list[Any], offset: int) -> Any | None:
-    """The JOIN token that introduces the relation starting at `offset`, if it is one (else a comma)."""
-    index = next((i for i, t in enumerate(tokens) if t.start >= offset), len(tokens))
-    index -= 1
+def _keyword_before(tokens: list[Any], offset: int, nested: bool) -> Any | None:
+    """The JOIN token that introduces the relation whose first recorded position is `offset`, if a JOIN does (a
+    comma join has none). A nested relation is walked back to the parenthesis that opens it."""
+    index = next((i for i, t in enumerate(tokens) if t.start >= offset), len(tokens)) - 1
+    depth = 0
+    while nested and index >= 0:
+        kind = tokens[index].token_type.name
+        index -= 1
+        if kind == "R_PAREN":
+            depth += 1
+        elif kind == "L_PAREN" and depth == 0:
+            break
+        elif kind == "L_PAREN":
+            depth -= 1
     while index >= 0 and tokens[index].token_type.name in SKIPPED_BEFORE_RELATION:
         index -= 1
     return tokens[index] if index >= 0 and tokens[index].token_type.name == "JOIN" else None

@@ -101,7 +101,14 @@ class SqlSource(SpecModel):
     """A query over an Airflow connection (e.g. PostgreSQL)."""
 
     conn_id: ConnId
-    query: str = Field(min_length=1)
+    query: str
+
+    @field_validator("query")
+    @classmethod
+    def _a_query(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("must not be empty: give the query the connection's database runs")
+        return query
 
 
 class IngestSource(SpecModel):
@@ -231,10 +238,15 @@ class JdbcSource(SpecModel):
     connection (PostgreSQL)."""
 
     conn_id: ConnId
-    table: str | None = Field(None, min_length=1, description="`schema.table` in the source database.")
-    query: str | None = Field(
-        None, min_length=1, description="A query run by the source database instead of a table."
-    )
+    table: str | None = Field(None, description="`schema.table` in the source database.")
+    query: str | None = Field(None, description="A query run by the source database instead of a table.")
+
+    @field_validator("table", "query")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> JdbcSource:
