@@ -237,6 +237,15 @@ def test_trino_sql_is_no_leniency(sql: str) -> None:
     assert [i for i in embedded_unsupported(sql) if "grammar" in i.message] == []
 
 
+def test_sql_a_real_trino_ran_is_no_leniency() -> None:
+    """The SQL parity suite's queries all ran on Trino 476: none is refused as outside its grammar."""
+    from tests.integration.test_sql_parity import Q
+
+    assert {
+        name: grammar_issues(Q[name][0], "cluster") for name in Q if grammar_issues(Q[name][0], "cluster")
+    } == {}
+
+
 def test_the_cluster_profile_refuses_what_trino_would(tmp_path: Path) -> None:
     """No allow-list of functions on `cluster` (Trino has its own), but the grammar's refusals hold there too."""
     root = project_of("trino_grammar", tmp_path)

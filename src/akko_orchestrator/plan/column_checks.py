@@ -53,21 +53,30 @@ def column_issues(
         table = pipeline.steps[index].output.table  # type: ignore[union-attr]
         issues += [_issue(source, n, table, known) for n in named if n.column.lower() not in known]
     for index, step in relations:
-        for position, check in _relationships(step):
-            assert check.relationships is not None
-            field_name = check.relationships.field or check.relationships.column
-            known = outputs.of_table(check.relationships.to)
-            if known is not None and field_name.lower() not in known:
-                loc = (
-                    "steps",
-                    index,
-                    "checks",
-                    position,
-                    "relationships",
-                    "field" if check.relationships.field else "column",
-                )
-                named = Named(loc, field_name, "relationship field")
-                issues.append(_issue(source, named, check.relationships.to, known))
+        issues += _relationship_issues(source, index, step, outputs)
+    return issues
+
+
+def _relationship_issues(
+    source: SpecSource, index: int, step: Step, outputs: OutputColumns
+) -> list[SpecIssue]:
+    """A relationship's `field` (default: its `column`) in its `to` table, when this pipeline writes that table."""
+    issues = []
+    for position, check in _relationships(step):
+        relation = check.relationships
+        assert relation is not None
+        known = outputs.of_table(relation.to)
+        field_name = relation.field or relation.column
+        if known is not None and field_name.lower() not in known:
+            loc = (
+                "steps",
+                index,
+                "checks",
+                position,
+                "relationships",
+                "field" if relation.field else "column",
+            )
+            issues.append(_issue(source, Named(loc, field_name, "relationship field"), relation.to, known))
     return issues
 
 

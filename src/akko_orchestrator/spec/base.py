@@ -8,7 +8,7 @@ kind gets them.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -79,6 +79,22 @@ def file_format(files: str | None, declared: str | None) -> str | None:
         return declared
     suffix = (files or "").rsplit(".", 1)[-1].lower()
     return {"jsonl": "json", "ndjson": "json"}.get(suffix, suffix if suffix in FILE_FORMATS else None)
+
+
+def argument_clashes(
+    inputs: list[str], sources: dict[str, Any], params: dict[str, Any], reserved: tuple[str, ...]
+) -> str | None:
+    """Arguments are matched by name (runtime/transforms.py `match_arguments`): a name given twice would silently
+    pass only one of its values, a reserved one would be replaced by AKKO's."""
+    shorts = [table.split(".", 1)[1] for table in dict.fromkeys(inputs)]
+    names = [*shorts, *sources, *params]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        return f"argument names used twice (inputs, sources, params): {', '.join(twice)}"
+    taken = sorted(set(reserved) & set(names))
+    if taken:
+        return f"reserved argument names, which AKKO passes itself: {', '.join(taken)}"
+    return None
 
 
 class SpecModel(BaseModel):

@@ -26,6 +26,7 @@ from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
     SpecModel,
     TableName,
     Timeout,
+    argument_clashes,
     duration_seconds,
     file_format,
 )
@@ -215,22 +216,6 @@ class PythonStep(StepBase):
         if clash:
             raise ValueError(clash)
         return self
-
-
-def argument_clashes(
-    inputs: list[str], sources: dict[str, Any], params: dict[str, Any], reserved: tuple[str, ...]
-) -> str | None:
-    """Arguments are matched by name (runtime/transforms.py `match_arguments`): a name given twice would silently
-    pass only one of its values, a reserved one would be replaced by AKKO's."""
-    shorts = [table.split(".", 1)[1] for table in dict.fromkeys(inputs)]
-    names = [*shorts, *sources, *params]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        return f"argument names used twice (inputs, sources, params): {', '.join(twice)}"
-    taken = sorted(set(reserved) & set(names))
-    if taken:
-        return f"reserved argument names, which AKKO passes itself: {', '.join(taken)}"
-    return None
 
 
 class JdbcSource(SpecModel):

@@ -112,6 +112,8 @@ RULES: dict[str, list[str]] = {
         "`schedule` is `manual` (no schedule), a 5-field cron expression, an Airflow preset "
         "(`@once`, `@continuous`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, "
         "`@annually`), or an asset schedule `{on: [tables]}`.",
+        "A cron expression must fire (`0 0 31 2 *` never does); an asset schedule must not name a table the "
+        "pipeline writes itself (each run's write would start the next run).",
         "`profiles` (of the pipeline or a step) lists at least one profile: leave it out to run everywhere.",
         "Every `conn_id` (sources, alert targets) is the name of an Airflow connection: a URI, a value with "
         "`@` or spaces, or one that looks like a token or key is refused (the connection holds the secret).",
