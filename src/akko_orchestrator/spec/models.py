@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from akko_orchestrator.spec.alerts import AlertRule, Deadline
 from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
@@ -40,29 +40,8 @@ from akko_orchestrator.spec.checks import (  # noqa: F401 - re-exported
     Relationship,
     RowCount,
 )
+from akko_orchestrator.spec.outputs import Output  # noqa: F401 - re-exported
 from akko_orchestrator.spec.secret_values import secret_in_param, secret_in_url
-
-
-class Output(SpecModel):
-    """Where a step's result goes: one Iceberg table, written in one atomic commit."""
-
-    table: TableName
-    mode: Literal["append", "overwrite", "merge"] = Field(
-        "append", description="append rows, overwrite the whole table, or merge (upsert) on `keys`."
-    )
-    keys: list[Identifier] = Field(default_factory=list, description="Key columns for `merge`.")
-    partition_by: list[Annotated[str, Field(pattern=PARTITION)]] = Field(
-        default_factory=list,
-        description="Partition spec used when the table is created: `col`, `day(ts)`, `bucket(16, id)`...",
-    )
-
-    @model_validator(mode="after")
-    def _merge_needs_keys(self) -> Output:
-        if self.mode == "merge" and not self.keys:
-            raise ValueError("mode 'merge' needs `keys` (the columns that identify a row)")
-        if self.keys and self.mode != "merge":
-            raise ValueError(f"`keys` only applies to mode 'merge', not '{self.mode}'")
-        return self
 
 
 class HttpSource(SpecModel):
@@ -393,3 +372,12 @@ class Pipeline(SpecModel):
     @classmethod
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         return sorted(set(tags))
+
+    @field_validator("max_active_runs")
+    @classmethod
+    def _continuous_runs_one(cls, runs: int, info: ValidationInfo) -> int:
+        if info.data.get("schedule") == "@continuous" and runs > 1:  # Airflow's DAG would refuse to load
+            raise ValueError(
+                "`@continuous` runs one run at a time: set `max_active_runs: 1` (or leave it out)"
+            )
+        return runs

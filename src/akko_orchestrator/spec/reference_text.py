@@ -115,6 +115,7 @@ RULES: dict[str, list[str]] = {
         "A cron expression must fire (`0 0 31 2 *` never does); an asset schedule must not name a table the "
         "pipeline writes itself (each run's write would start the next run).",
         "`profiles` (of the pipeline or a step) lists at least one profile: leave it out to run everywhere.",
+        "`@continuous` runs one run at a time: `max_active_runs` stays 1.",
         "Every `conn_id` (sources, alert targets) is the name of an Airflow connection: a URI, a value with "
         "`@` or spaces, or one that looks like a token or key is refused (the connection holds the secret).",
         "A deadline's `within` is longer than zero.",
@@ -228,6 +229,7 @@ RULES: dict[str, list[str]] = {
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",
         "Each step run writes its table in exactly one atomic Iceberg commit (schema changes included).",
         "`partition_by` is applied when the step creates the table.",
+        "A partition field is given once; `bucket(N, col)` and `truncate(N, col)` take N of at least 1.",
         "When the output's columns are known from the spec, `keys` and the columns of `partition_by` fields "
         "must be among them.",
     ],
