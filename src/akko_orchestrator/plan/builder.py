@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 
 from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan import dbt_steps
+from akko_orchestrator.plan import dbt_steps, python_module
+from akko_orchestrator.plan.column_checks import column_issues
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
-from akko_orchestrator.plan.schedule import PRESETS, cron_problem
-from akko_orchestrator.plan.spark_script import script_issues
+from akko_orchestrator.plan.schedule import PRESETS, cron_problem, own_tables_issues
+from akko_orchestrator.plan.source_files import missing_file_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
+from akko_orchestrator.plan.trino_leniencies import grammar_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
@@ -50,12 +52,15 @@ class _Planner:
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         if self.engine == "embedded":
             self._check_embedded_sql()
+        self.issues += column_issues(self.pipeline, self.source, self.sql_cache, self._runs_here)
+        self.issues += missing_file_issues(self.pipeline, self.source, self._runs_here)
         if self.tenancy is not None and self.tenancy.enabled:
             from akko_orchestrator.plan.tenancy import tenancy_issues
 
             self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
         self.issues += deadline_issues(self.pipeline, self.source, self.graphs)
+        self.issues += own_tables_issues(self.pipeline, self.source, self.graphs)
         upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
         order = self._topological_order(upstream)
         if self.issues:
@@ -165,10 +170,8 @@ class _Planner:
         checked = self._check_reads(index, step)
         if isinstance(step, DbtStep):
             return sorted(self._dbt_reads(index, step))
-        if isinstance(step, SparkStep):
-            self.issues += script_issues(self.source, index, step)
-            return sorted(set(step.inputs) | checked)
-        if isinstance(step, PythonStep):
+        if isinstance(step, SparkStep | PythonStep):  # its script or module parsed, its function callable
+            self.issues += python_module.function_issues(self.source, index, step)
             return sorted(set(step.inputs) | checked)
         if not isinstance(step, SqlStep):
             return sorted(checked)
@@ -231,7 +234,8 @@ class _Planner:
         if found.graph is None:
             return set()
         self.graphs[step.id] = found.graph
-        return set(found.graph.reads) | self._model_checks(index, step, found.graph)
+        named = dbt_steps.written_reads(folder, found.graph, self.sql_cache) - set(found.graph.tables)
+        return set(found.graph.reads) | named | self._model_checks(index, step, found.graph)
 
     def _model_checks(self, index: int, step: DbtStep, graph: dbt_steps.DbtGraph) -> set[str]:
         names = {node.name: node for node in graph.nodes}
@@ -262,6 +266,8 @@ class _Planner:
             )
             return []
         self.issues.extend(sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text))
+        for i in grammar_issues(sql.text, self.engine):  # on `embedded`, in the allow-lists below
+            self.issues.append(sql_issue(self.source, sql, i.offset, i.message))
         if self.engine == "embedded":
             for offset, message in self._embedded_issues(sql.text):
                 self.issues.append(sql_issue(self.source, sql, offset, message))
@@ -277,6 +283,8 @@ class _Planner:
             offset = offset_of_line(sql.text, exc.line, exc.column) if exc.line else 0
             self.issues.append(sql_issue(self.source, sql, offset, exc.reason))
             return
+        for i in grammar_issues(sql.text, self.engine, [node]):
+            self.issues.append(sql_issue(self.source, sql, i.offset, i.message))
         if self.engine == "embedded":
             from akko_orchestrator.plan.sql_support import embedded_unsupported_condition
 
@@ -306,6 +314,9 @@ class _Planner:
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
+        bad += [
+            sql_issue(self.source, sql, i.offset, i.message) for i in grammar_issues(sql.text, self.engine)
+        ]
         names = []
         for ref in refs:
             if ref.catalog not in ("", LAKEHOUSE_SQL_CATALOG) or not ref.namespace:
