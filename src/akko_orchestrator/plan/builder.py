@@ -14,10 +14,18 @@ from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan import dbt_steps
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
+from akko_orchestrator.plan.ordering import dependency_order, find_cycle
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.spark_script import script_issues
+from akko_orchestrator.plan.sql_parse import SqlOverBudget, parsing_once
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
-from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
+from akko_orchestrator.plan.sql_text import (
+    SqlFileUnreadable,
+    SqlText,
+    offset_of_line,
+    sql_issue,
+    step_sql_texts,
+)
 from akko_orchestrator.plan.statements import query_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
@@ -56,7 +64,8 @@ class _Planner:
             self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
         self.issues += deadline_issues(self.pipeline, self.source, self.graphs)
-        upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
+        known = {s.id for s in self.pipeline.steps if self._runs_here(s)}
+        upstream = {step.id: self._upstream(step, reads[step.id], writers, known) for step in active}
         order = self._topological_order(upstream)
         if self.issues:
             raise SpecError(self.issues)
@@ -93,20 +102,21 @@ class _Planner:
 
     def _check_ids(self) -> None:
         seen: dict[str, int] = {}
+        ids = {s.id for s in self.pipeline.steps}  # one set: a 1,000-step spec would scan 1,000 lists
         for index, step in enumerate(self.pipeline.steps):
             if step.id in seen:
                 reason = f"duplicate step id '{step.id}' (first used by steps[{seen[step.id]}])"
                 hint = "step ids are Airflow task ids and must be unique in a pipeline: rename one"
                 self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
             seen.setdefault(step.id, index)
-            others = [s.id for s in self.pipeline.steps if s.id != step.id]
             for position, name in enumerate(step.after):
-                if name in others:
+                if name in ids and name != step.id:
                     continue
                 loc = ("steps", index, "after", position)
                 if name == step.id:
                     self.issues.append(self.source.issue(loc, "a step cannot wait for itself", "remove it"))
                     continue
+                others = [s.id for s in self.pipeline.steps if s.id != step.id]
                 close = _close_matches(name, others, n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(others) or 'none'}"
                 self.issues.append(self.source.issue(loc, f"unknown step '{name}' in `after`", hint))
@@ -155,10 +165,10 @@ class _Planner:
                 writers.setdefault(table, step.id)
         return writers
 
-    def _upstream(self, step: Step, reads: list[str], writers: dict[str, str]) -> list[str]:
+    def _upstream(self, step: Step, reads: list[str], writers: dict[str, str], known: set[str]) -> list[str]:
+        """What `step` waits for: the writers of what it reads, and its `after` among the `known` steps (those of
+        this profile: a step of another is simply not waited for; unknown names are `_check_ids`' issue)."""
         inferred = {writers[t] for t in reads if t in writers and writers[t] != step.id}
-        # Unknown `after` names are reported by `_check_ids`; a step of another profile is simply not waited for.
-        known = {s.id for s in self.pipeline.steps if self._runs_here(s)}
         return sorted(inferred | (set(step.after) & known) - {step.id})
 
     def _reads(self, index: int, step: Step) -> list[str]:
@@ -256,9 +266,7 @@ class _Planner:
             refs = tables_read(wrapped.text)
         except SqlSyntaxError as exc:
             offset = max(offset_of_line(wrapped.text, exc.line, exc.column) - len(prefix), 0)
-            self.issues.append(
-                sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
-            )
+            self.issues.append(sql_issue(self.source, sql, offset, _unparsed(exc)))
             return []
         if not as_condition:
             self.issues.extend(
@@ -276,7 +284,13 @@ class _Planner:
             reason = f"cannot read SQL file '{step.file}': {exc.strerror or exc}"
             hint = f"the path is relative to the spec file's folder; looked for {exc.filename}"
             self.issues.append(self.source.issue(("steps", index, "file"), reason, hint))
-            return []
+        except SqlFileUnreadable as exc:  # not UTF-8 (at its byte in the file), or too long (at `file`)
+            where = ("steps", index, "file")
+            issue = self.source.issue(where, exc.reason, exc.hint)
+            if exc.line is not None:
+                issue = SpecIssue(exc.display, exc.line, exc.column, format_loc(where), exc.reason, exc.hint)
+            self.issues.append(issue)
+        return []
 
     def _sql_reads(self, sql: SqlText) -> list[str]:
         key = hashlib.sha256(sql.text.encode()).hexdigest()[:32]
@@ -286,9 +300,8 @@ class _Planner:
         try:
             refs = tables_read(sql.text)
         except SqlSyntaxError as exc:
-            reason = f"SQL does not parse as Trino: {exc.reason}"
             self.issues.append(
-                sql_issue(self.source, sql, offset_of_line(sql.text, exc.line, exc.column), reason)
+                sql_issue(self.source, sql, offset_of_line(sql.text, exc.line, exc.column), _unparsed(exc))
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
@@ -316,19 +329,12 @@ class _Planner:
         return sql_issue(self.source, sql, ref.offset, reason, hint)
 
     def _topological_order(self, upstream: dict[str, list[str]]) -> list[str]:
-        order: list[str] = []
-        pending = list(upstream)
-        while pending:
-            ready = [s for s in pending if all(u in order for u in upstream[s])]
-            if not ready:
-                self._report_cycle(pending, upstream)
-                return order + pending
-            order.extend(ready)
-            pending = [s for s in pending if s not in ready]
-        return order
+        order, pending = dependency_order(upstream)
+        if pending:
+            self._report_cycle(find_cycle(pending, upstream))
+        return order + pending
 
-    def _report_cycle(self, pending: list[str], upstream: dict[str, list[str]]) -> None:
-        cycle = _find_cycle(pending, upstream)
+    def _report_cycle(self, cycle: list[str]) -> None:
         index = next(i for i, s in enumerate(self.pipeline.steps) if s.id == cycle[0])
         path = " -> ".join([*cycle, cycle[0]])
         reason = f"dependency cycle {path}: each step waits for the next, through a table it reads or `after`"
@@ -336,14 +342,8 @@ class _Planner:
         self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
 
 
-def _find_cycle(pending: list[str], upstream: dict[str, list[str]]) -> list[str]:
-    start = pending[0]
-    path = [start]
-    while True:
-        nxt = next(u for u in upstream[path[-1]] if u in pending)
-        if nxt in path:
-            return path[path.index(nxt) :]
-        path.append(nxt)
+def _unparsed(exc: SqlSyntaxError) -> str:
+    return exc.reason if isinstance(exc, SqlOverBudget) else f"SQL does not parse as Trino: {exc.reason}"
 
 
 def _output_table(step: Step) -> str | None:
@@ -366,7 +366,8 @@ def build_plan(
     Raises `SpecError` listing every graph, SQL or tenancy problem."""
     cache = sql_cache if sql_cache is not None else {}
     graphs = dbt_graphs or dbt_steps.stored_graph
-    return _Planner(pipeline, source, cache, profile, engine, graphs, tenancy).plan()
+    with parsing_once():  # each SQL text parsed once, whichever checks read it (plan/sql_parse.py)
+        return _Planner(pipeline, source, cache, profile, engine, graphs, tenancy).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

@@ -6,13 +6,13 @@ stack), and so are its generator, copier and optimizer over the tree it returns;
 faster than linearly with the scopes of one statement (three thousand UNION branches: minutes). Airflow's
 dag-processor gives a file 30 s before it kills it with an import error that names only a process id. So SQL
 longer than `MAX_SQL_BYTES`, nested deeper than the parser can go or than `MAX_SQL_DEPTH`, or holding more than
-`MAX_SQL_NODES` nodes or `MAX_SQL_SCOPES` scopes (queries, joins, CTEs) is refused with a `SqlSyntaxError` at
-its offset, before anything else walks it; every consumer (validate, DAG parse, the engines at run time, dbt
+`MAX_SQL_NODES` nodes or `MAX_SQL_SCOPES` scopes (queries, joins, CTEs) is refused with a `SqlOverBudget` (a
+`SqlSyntaxError`) at its offset, before anything else walks it; every consumer (validate, DAG parse, the engines at run time, dbt
 models, checks) parses through here, so none meets such a tree.
 
 Once. Inside `parsing_once()` (the planner, `akko validate`), a text parsed before returns the same statements
-(or raises the same error): the table references, the statement kinds, the Trino allow-list and the embedded
-engine's checks share one parse. Consumers only read the trees (any rewrite starts from `.copy()`, as
+(or raises the same error), and a text tokenized before the same tokens: the table references, the statement
+kinds, the Trino allow-list and the embedded engine's checks share one parse. Consumers only read the trees (any rewrite starts from `.copy()`, as
 plan/sql_support.py's `annotate` does); a unit test keeps that true.
 """
 
@@ -24,14 +24,20 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from akko_orchestrator.plan.sql_refs import SqlSyntaxError
+
 MAX_SQL_BYTES = 256 * 1024  # one query; a pipeline of 1,000 steps holds ~100 KB of SQL in all
 MAX_SQL_DEPTH = 128  # tree levels: sqlglot's generator and optimizer handle ~300 from a shallow stack
 MAX_SQL_NODES = 50_000
 MAX_SQL_SCOPES = 500
 _PARSER_DEPTH = 30  # parentheses inside each other from where sqlglot's parser may exhaust the stack
 SCOPES = ("Select", "Union", "Intersect", "Except", "Join", "CTE", "Subquery")
-_MEMO: ContextVar[dict[str, Any] | None] = ContextVar("akko_sql_memo", default=None)
+_MEMO: ContextVar[dict[Any, Any] | None] = ContextVar("akko_sql_memo", default=None)
 _COUNT = {"parses": 0}  # sqlglot parses made through here (the planner's tests bound it)
+
+
+class SqlOverBudget(SqlSyntaxError):
+    """SQL that may parse, but costs more than AKKO plans (its `reason` says which budget and what to do)."""
 
 
 @contextmanager
@@ -70,24 +76,34 @@ def parse_guarded(sql: str, parse: Callable[[str], list[Any]]) -> list[Any]:
     return statements
 
 
-def _parse_within_budget(sql: str, parse: Callable[[str], list[Any]]) -> list[Any]:
-    from akko_orchestrator.plan.sql_refs import SqlSyntaxError
+def tokenize_once(sql: str, tokenize: Callable[[str], list[Any]]) -> list[Any]:
+    """`tokenize(sql)`, memoised per text inside `parsing_once()` (statement kinds, the Trino allow-list and error
+    messages each read the tokens)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return tokenize(sql)
+    key = ("tokens", sql)
+    if key not in memo:
+        memo[key] = tokenize(sql)  # type: ignore[index]
+    return memo[key]  # type: ignore[index]
 
+
+def _parse_within_budget(sql: str, parse: Callable[[str], list[Any]]) -> list[Any]:
     size = len(sql.encode("utf-8", errors="replace"))
     if size > MAX_SQL_BYTES:
-        raise SqlSyntaxError(too_long(size), 1, 1)
+        raise SqlOverBudget(too_long(size), 1, 1)
     _COUNT["parses"] += 1
     try:
         statements = parse(sql)
     except RecursionError:
         offset = _deepest_parenthesis(sql)
         reason = "nested too deeply for the SQL parser (parentheses or calls inside each other)"
-        raise SqlSyntaxError(f"{reason}: flatten it with CTEs", *_line_column(sql, offset)) from None
+        raise SqlOverBudget(f"{reason}: flatten it with CTEs", *_line_column(sql, offset)) from None
     problem = _over_budget(statements)
     if problem is not None:
         reason, node = problem
         offset = _offset(node)
-        raise SqlSyntaxError(reason, *_line_column(sql, offset)) from None
+        raise SqlOverBudget(reason, *_line_column(sql, offset)) from None
     return statements
 
 

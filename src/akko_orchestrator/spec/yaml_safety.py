@@ -36,21 +36,22 @@ _LENIENT = frozenset(_CORE + name for name in ("timestamp", "int", "float"))  # 
 BOM = b"\xef\xbb\xbf"
 
 
-class YamlFileError(Exception):
-    """A file that cannot be YAML text at all (too big, not UTF-8): `line` and `column` are 1-based."""
+class YamlFileError(ValueError):
+    """A file that cannot be YAML text at all (too big, not UTF-8): `line` and `column` are 1-based, those of
+    the first byte that is not UTF-8 when `at_byte`."""
 
-    def __init__(self, reason: str, hint: str | None, line: int = 1, column: int = 1):
+    def __init__(self, reason: str, hint: str | None, line: int = 1, column: int = 1, at_byte: bool = False):
         super().__init__(reason)
-        self.reason, self.hint, self.line, self.column = reason, hint, line, column
+        self.reason, self.hint, self.line, self.column, self.at_byte = reason, hint, line, column, at_byte
 
 
-def read_text(path: Path) -> str:
-    """A YAML (or SQL) file's text: UTF-8, BOM dropped, at most `MAX_FILE_BYTES`; else `YamlFileError`.
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """A YAML (or SQL) file's text: UTF-8, BOM dropped, at most `limit` bytes; else `YamlFileError`.
     Raises `OSError` when the file cannot be read."""
     with path.open("rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        reason = f"the file is larger than {MAX_FILE_BYTES // 1024} KiB, the most AKKO reads"
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        reason = f"the file is larger than {limit // 1024} KiB, the most AKKO reads"
         raise YamlFileError(reason, "split it: one pipeline per file, long SQL in a `.sql` file")
     return decode(data)
 
@@ -68,7 +69,7 @@ def decode(data: bytes) -> str:
         what = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "UTF-8"
         reason = f"the file is not UTF-8 text: byte 0x{data[exc.start]:02X} is not {what}"
         hint = "save the file as UTF-8" + (" (it looks like UTF-16)" if what == "UTF-16" else "")
-        raise YamlFileError(reason, hint, line, column) from None
+        raise YamlFileError(reason, hint, line, column, at_byte=True) from None
 
 
 class YamlRefused(ComposerError):
