@@ -87,7 +87,7 @@ def find_root(start: Path | None = None) -> Path:
 def load_project(start: Path | None = None, profile: str | None = None) -> Project:
     """Read the project; the profile is `profile` (CLI) > AKKO_PROFILE > akko.yaml `profile`."""
     root = find_root(start)
-    raw = _read_yaml(root / PROJECT_FILE)
+    raw = read_project_file(root / PROJECT_FILE)
     try:
         return _load(root, raw, profile)
     except (TypeError, AttributeError, KeyError) as exc:  # a value of another shape read before validation
@@ -168,8 +168,10 @@ def _load_stack_env(root: Path, raw: dict[str, Any]) -> None:
         os.environ.setdefault(key, value)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """akko.yaml as data, within spec/yaml_safety.py's budgets; a `ConfigError` at `akko.yaml:line:column`."""
+def read_project_file(path: Path) -> dict[str, Any]:
+    """akko.yaml as data ({} without the file), within spec/yaml_safety.py's budgets; a `ConfigError` at
+    `akko.yaml:line:column` if it is not UTF-8 YAML text holding a mapping. Every reader of akko.yaml reads it
+    through here."""
     if not path.is_file():
         return {}
     from akko_orchestrator.spec.yaml_safety import YamlFileError, load_yaml, read_text

@@ -44,6 +44,7 @@ class _Planner:
     tenancy: Tenancy | None = None  # akko.yaml's `teams`: what the pipeline's team may touch
     issues: list[SpecIssue] = field(default_factory=list)
     graphs: dict[str, dbt_steps.DbtGraph] = field(default_factory=dict)  # dbt step id -> its graph
+    texts: dict[int, list[SqlText]] = field(default_factory=dict)  # step index -> its SQL texts
 
     def plan(self) -> Plan:
         self._check_schedule()
@@ -278,6 +279,12 @@ class _Planner:
         return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
+        """The step's SQL texts, read once (a `.sql` file, its problem reported once) however many checks ask."""
+        if index not in self.texts:
+            self.texts[index] = self._read_sql_texts(index, step)
+        return self.texts[index]
+
+    def _read_sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         try:
             return step_sql_texts(self.source, index, step)
         except OSError as exc:

@@ -31,6 +31,7 @@ MAX_SQL_DEPTH = 128  # tree levels: sqlglot's generator and optimizer handle ~30
 MAX_SQL_NODES = 50_000
 MAX_SQL_SCOPES = 500
 _PARSER_DEPTH = 30  # parentheses inside each other from where sqlglot's parser may exhaust the stack
+SET_OPERATIONS = ("Union", "Intersect", "Except")
 SCOPES = ("Select", "Union", "Intersect", "Except", "Join", "CTE", "Subquery")
 _MEMO: ContextVar[dict[Any, Any] | None] = ContextVar("akko_sql_memo", default=None)
 _COUNT = {"parses": 0}  # sqlglot parses made through here (the planner's tests bound it)
@@ -116,7 +117,9 @@ def too_long(size: int) -> str:
 
 
 def _over_budget(statements: list[Any]) -> tuple[str, Any] | None:
-    """(reason, node) of the first budget a parsed statement exceeds, walking without recursion."""
+    """(reason, node) of the first budget a parsed statement exceeds, walking without recursion. A chain of
+    UNION, INTERSECT or EXCEPT counts as one level (sqlglot walks it without recursing) but each of its queries
+    as a scope."""
     nodes = scopes = 0
     stack = [(statement, 1) for statement in statements]
     while stack:
@@ -131,7 +134,10 @@ def _over_budget(statements: list[Any]) -> tuple[str, Any] | None:
         if scopes > MAX_SQL_SCOPES:
             reason = f"more than {MAX_SQL_SCOPES} queries, joins and CTEs in one query: split it into steps"
             return reason, node
-        stack.extend((child, depth + 1) for child in node.iter_expressions())
+        chain = type(node).__name__ in SET_OPERATIONS
+        for child in node.iter_expressions():
+            same_level = chain and type(child).__name__ in SET_OPERATIONS
+            stack.append((child, depth if same_level else depth + 1))
     return None
 
 

@@ -183,6 +183,7 @@ _TYPE_REASONS = {
     "int_type": ("expected a whole number", None),
     "int_parsing": ("expected a whole number", None),
     "int_from_float": ("expected a whole number", None),
+    "int_parsing_size": ("expected a whole number of a sensible size", None),
     "bool_type": ("expected true or false", None),
     "bool_parsing": ("expected true or false", None),
     "date_type": ("expected a date", "write YYYY-MM-DD, e.g. 2024-01-31"),

@@ -51,7 +51,7 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     with path.open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
-        reason = f"the file is larger than {limit // 1024} KiB, the most AKKO reads"
+        reason = f"the file is larger than {limit:,} bytes, the most AKKO reads"
         raise YamlFileError(reason, "split it: one pipeline per file, long SQL in a `.sql` file")
     return decode(data)
 
@@ -66,10 +66,10 @@ def decode(data: bytes) -> str:
         head = data[: exc.start]
         line = head.count(b"\n") + 1
         column = len(head[head.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
-        what = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "UTF-8"
-        reason = f"the file is not UTF-8 text: byte 0x{data[exc.start]:02X} is not {what}"
-        hint = "save the file as UTF-8" + (" (it looks like UTF-16)" if what == "UTF-16" else "")
-        raise YamlFileError(reason, hint, line, column, at_byte=True) from None
+        reason = f"the file is not UTF-8 text: byte 0x{data[exc.start]:02X} cannot be read"
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            reason = "the file is UTF-16 text, not UTF-8"
+        raise YamlFileError(reason, "save the file as UTF-8", line, column, at_byte=True) from None
 
 
 class YamlRefused(ComposerError):

@@ -140,6 +140,7 @@ class SpecSource:
 
 
 _YAML_HINTS = (
+    ("escape", "write the character itself, or a valid escape such as \\u00e9"),
     ("quoted scalar", "close the quote"),
     ("tab character", "indent with spaces, not tabs"),
     ("mapping values are not allowed", "quote a value that contains ': ', or fix the indentation"),
@@ -158,7 +159,7 @@ def yaml_issue(display: str, exc: yaml.YAMLError, text: str = "") -> SpecIssue:
     if isinstance(exc, yaml.reader.ReaderError):  # a control character: located by its offset in `text`
         line, col = _line_column(text, exc.position) if text else (None, None)
         reason = f"invalid YAML: character #x{exc.character:04X} is not allowed in YAML text"
-        return SpecIssue(display, line, col, "", reason, "remove it (a NUL or control byte)")
+        return SpecIssue(display, line, col, "", reason, "remove the NUL or control character")
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     mark = getattr(exc, "problem_mark", None)
