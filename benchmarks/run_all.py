@@ -1,4 +1,4 @@
-"""Run the parse, demo, dev, checks, dbt and lineage benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev, checks, dbt, lineage and validate benchmarks and print their headline ratios against the goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
@@ -9,7 +9,7 @@ run when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster,checks-tri
 (`cluster`) and the Trino part of bench_checks.py (`checks-trino`); each starts and stops its own stack, or with
 `--state-dir DIR` both use the one `akko stack up` runs for DIR.
 
-    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run, lineage (~25 min)
+    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run, lineage, validate (~25 min)
     uv run python benchmarks/run_all.py --only parse,demo --quick
     uv run python benchmarks/run_all.py --cluster       # also cluster and checks-trino on akko stack (~25 min more)
 """
