@@ -145,3 +145,35 @@ def test_the_linear_order_is_the_planners_order(seed: int) -> None:
     if pending:
         cycle = find_cycle(pending, upstream)
         assert all(cycle[(i + 1) % len(cycle)] in upstream[step] for i, step in enumerate(cycle))
+
+
+def test_the_checks_sharing_one_parse_never_change_its_tree(tmp_path: Path) -> None:
+    """Within one plan every check reads the same parsed statements (plan/sql_parse.py): none may rewrite them,
+    or a later check would judge another query than the one written."""
+    from akko_orchestrator.config.tenancy import Tenancy
+    from akko_orchestrator.errors import SpecError
+    from akko_orchestrator.plan.builder import build_plan
+    from akko_orchestrator.plan.sql_parse import parsing_once
+    from akko_orchestrator.plan.sql_refs import parse_trino
+    from akko_orchestrator.spec.loader import load_spec
+
+    sql = (
+        "SELECT r.id, current_date - DATE '2024-01-01' AS d, lower(o.name) AS n FROM iceberg.demo.raw r "
+        "JOIN demo.other o ON r.id = o.id ORDER BY 1"
+    )
+    check = "SELECT id FROM demo.raw WHERE amount < 0"
+    (tmp_path / "spec.yaml").write_text(
+        f'pipeline: p\nowner: me\nteam: demo\nsteps:\n  - id: a\n    kind: sql\n    sql: "{sql}"\n'
+        f'    output: {{table: demo.out}}\n    checks:\n      - sql: "{check}"\n      - expression: id > 0\n'
+    )
+    pipeline, source = load_spec(tmp_path / "spec.yaml")
+    tenancy = Tenancy.from_raw({"demo": {"namespaces": ["demo"]}})
+    with parsing_once():
+        trees = [*parse_trino(sql), *parse_trino(check)]
+        before = [repr(tree) for tree in trees]
+        with pytest.raises(
+            SpecError
+        ) as refused:  # DATE - DATE: the embedded engine answers otherwise (typed)
+            build_plan(pipeline, source, engine="embedded", tenancy=tenancy)
+        assert "DATE - DATE" in str(refused.value)
+        assert [repr(tree) for tree in trees] == before
