@@ -1,4 +1,4 @@
-"""Run the parse, demo, dev, checks, dbt, lineage and validate benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev, checks, dbt, lineage and validate benchmarks; print their headline ratios and goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,

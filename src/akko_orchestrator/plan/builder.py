@@ -17,15 +17,9 @@ from akko_orchestrator.plan.model import Plan, PlannedStep
 from akko_orchestrator.plan.ordering import dependency_order, find_cycle
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.spark_script import script_issues
-from akko_orchestrator.plan.sql_parse import SqlOverBudget, parsing_once
+from akko_orchestrator.plan.sql_parse import parsing_once, unparsed_reason
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
-from akko_orchestrator.plan.sql_text import (
-    SqlFileUnreadable,
-    SqlText,
-    offset_of_line,
-    sql_issue,
-    step_sql_texts,
-)
+from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, readable_sql_texts, sql_issue
 from akko_orchestrator.plan.statements import query_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
@@ -267,7 +261,7 @@ class _Planner:
             refs = tables_read(wrapped.text)
         except SqlSyntaxError as exc:
             offset = max(offset_of_line(wrapped.text, exc.line, exc.column) - len(prefix), 0)
-            self.issues.append(sql_issue(self.source, sql, offset, _unparsed(exc)))
+            self.issues.append(sql_issue(self.source, sql, offset, unparsed_reason(exc)))
             return []
         if not as_condition:
             self.issues.extend(
@@ -281,23 +275,9 @@ class _Planner:
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
         """The step's SQL texts, read once (a `.sql` file, its problem reported once) however many checks ask."""
         if index not in self.texts:
-            self.texts[index] = self._read_sql_texts(index, step)
+            self.texts[index], problem = readable_sql_texts(self.source, index, step)
+            self.issues += [problem] if problem is not None else []
         return self.texts[index]
-
-    def _read_sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
-        try:
-            return step_sql_texts(self.source, index, step)
-        except OSError as exc:
-            reason = f"cannot read SQL file '{step.file}': {exc.strerror or exc}"
-            hint = f"the path is relative to the spec file's folder; looked for {exc.filename}"
-            self.issues.append(self.source.issue(("steps", index, "file"), reason, hint))
-        except SqlFileUnreadable as exc:  # not UTF-8 (at its byte in the file), or too long (at `file`)
-            where = ("steps", index, "file")
-            issue = self.source.issue(where, exc.reason, exc.hint)
-            if exc.line is not None:
-                issue = SpecIssue(exc.display, exc.line, exc.column, format_loc(where), exc.reason, exc.hint)
-            self.issues.append(issue)
-        return []
 
     def _sql_reads(self, sql: SqlText) -> list[str]:
         key = hashlib.sha256(sql.text.encode()).hexdigest()[:32]
@@ -308,7 +288,9 @@ class _Planner:
             refs = tables_read(sql.text)
         except SqlSyntaxError as exc:
             self.issues.append(
-                sql_issue(self.source, sql, offset_of_line(sql.text, exc.line, exc.column), _unparsed(exc))
+                sql_issue(
+                    self.source, sql, offset_of_line(sql.text, exc.line, exc.column), unparsed_reason(exc)
+                )
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
@@ -347,10 +329,6 @@ class _Planner:
         reason = f"dependency cycle {path}: each step waits for the next, through a table it reads or `after`"
         hint = "remove an `after` or a table read to break the cycle"
         self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
-
-
-def _unparsed(exc: SqlSyntaxError) -> str:
-    return exc.reason if isinstance(exc, SqlOverBudget) else f"SQL does not parse as Trino: {exc.reason}"
 
 
 def _output_table(step: Step) -> str | None:

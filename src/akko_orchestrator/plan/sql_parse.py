@@ -108,6 +108,11 @@ def _parse_within_budget(sql: str, parse: Callable[[str], list[Any]]) -> list[An
     return statements
 
 
+def unparsed_reason(exc: SqlSyntaxError) -> str:
+    """What a spec's issue says of SQL that was refused: over a budget as such, else a parse error."""
+    return exc.reason if isinstance(exc, SqlOverBudget) else f"SQL does not parse as Trino: {exc.reason}"
+
+
 def too_long(size: int) -> str:
     """The reason given for SQL of `size` bytes over `MAX_SQL_BYTES`."""
     return (

@@ -54,6 +54,24 @@ def step_sql_texts(source: SpecSource, index: int, step: SqlStep) -> list[SqlTex
     return [SqlText(read_sql_file(path, display), ("steps", index, "file"), path, display)]
 
 
+def readable_sql_texts(
+    source: SpecSource, index: int, step: SqlStep
+) -> tuple[list[SqlText], SpecIssue | None]:
+    """`step_sql_texts`, or none and the issue of a `.sql` file that cannot be read: at `file`, or at the first
+    byte of it that is not UTF-8."""
+    where = ("steps", index, "file")
+    try:
+        return step_sql_texts(source, index, step), None
+    except OSError as exc:
+        reason = f"cannot read SQL file '{step.file}': {exc.strerror or exc}"
+        hint = f"the path is relative to the spec file's folder; looked for {exc.filename}"
+        return [], source.issue(where, reason, hint)
+    except SqlFileUnreadable as exc:
+        if exc.line is None:
+            return [], source.issue(where, exc.reason, exc.hint)
+        return [], SpecIssue(exc.display, exc.line, exc.column, format_loc(where), exc.reason, exc.hint)
+
+
 def read_sql_file(path: Path, display: str) -> str:
     """A `.sql` file's text: a regular file (never a FIFO or a device, which could block or never end), UTF-8,
     at most `MAX_SQL_BYTES`."""
