@@ -137,7 +137,7 @@ def _judged(
             if issue.offset in not_trino_at:
                 continue
             found.setdefault((issue.construct, issue.offset), issue)
-        typed = annotate(statement, schema or {})
+        typed = annotate(statement, schema or {}) if _has_typed_checks(statement) else None
         if typed is not None:
             for issue in _typed_issues(typed, sql):
                 found.setdefault((issue.construct, issue.offset), issue)
@@ -318,6 +318,14 @@ def _without_lakehouse_catalog(statement: Any) -> Any:
         if table.catalog.lower() == LAKEHOUSE_SQL_CATALOG:
             table.set("catalog", None)
     return statement
+
+
+def _has_typed_checks(statement: Any) -> bool:
+    """Whether `_typed_issues` has anything to look at: typing a statement (a copy, qualified) costs more than
+    parsing it, and most have no cast, subtraction or sequence."""
+    from sqlglot import exp
+
+    return statement.find(exp.Cast, exp.TryCast, exp.Sub, exp.GenerateSeries) is not None
 
 
 def _typed_issues(typed: Any, sql: str) -> list[SqlSupportIssue]:
