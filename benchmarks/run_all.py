@@ -1,4 +1,4 @@
-"""Run the parse, demo, dev, checks, dbt and lineage benchmarks and print their headline ratios against the goals.
+"""Run the parse, demo, dev, checks, dbt, lineage and validate benchmarks; print their headline ratios and goals.
 
 Each benchmark's `measure()` runs in its own fresh (spawned) process, one after the other, so Airflow's
 process-wide state and environment never leak from one into the next. Ratios are always akko / reference,
@@ -9,7 +9,7 @@ run when asked: `--cluster`, AKKO_BENCH_CLUSTER=1, or `--only cluster,checks-tri
 (`cluster`) and the Trino part of bench_checks.py (`checks-trino`); each starts and stops its own stack, or with
 `--state-dir DIR` both use the one `akko stack up` runs for DIR.
 
-    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run, lineage (~25 min)
+    uv run python benchmarks/run_all.py                 # parse, demo, dev, checks, dbt-parse, dbt-run, lineage, validate (~25 min)
     uv run python benchmarks/run_all.py --only parse,demo --quick
     uv run python benchmarks/run_all.py --cluster       # also cluster and checks-trino on akko stack (~25 min more)
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table  # noqa: E402
 
-BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run", "lineage")
+BENCHMARKS = ("parse", "demo", "dev", "checks", "dbt-parse", "dbt-run", "lineage", "validate")
 OPTIONAL = (
     "cluster",
     "checks-trino",
@@ -56,6 +56,7 @@ QUICK = {
     "dbt-parse": {"repeats": 3},
     "dbt-run": {"repeats": 1, "breakdown": False},
     "lineage": {"repeats": 1, "parser_repeats": 5},
+    "validate": {"repeats": 2},
     "executors": {"runs": 1, "tasks": 100},
 }
 # bench_dev.py is another developer's: its goals, as its `goals_met` checks them (ratio akko / stock at most).
@@ -99,29 +100,45 @@ def headline_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
     demo = results.get("demo")
     if demo is not None:
         rows.append(_row("demo: wall time, akko demo / plain DAG", demo, "ratio", "goal_ratio_max", "<="))
-    dev = results.get("dev")
-    if dev is not None:
-        rows += _dev_rows(dev)
-    checks = results.get("checks")
-    if checks is not None:
-        rows += _checks_rows(checks)
-    checks_trino = results.get("checks-trino")
-    if checks_trino is not None:
-        rows += _checks_rows(checks_trino)
-    cluster = results.get("cluster")
-    if cluster is not None:
-        rows += _cluster_rows(cluster)
-    rows += _executors_rows(results.get("executors"))
-    dbt_parse = results.get("dbt-parse")
-    if dbt_parse is not None:
-        rows += _dbt_parse_rows(dbt_parse)
-    dbt_run = results.get("dbt-run")
-    if dbt_run is not None:
-        rows += _dbt_run_rows(dbt_run)
-    lineage = results.get("lineage")
-    if lineage is not None:
-        rows += _lineage_rows(lineage)
+    builders = (
+        ("dev", _dev_rows),
+        ("checks", _checks_rows),
+        ("checks-trino", _checks_rows),
+        ("cluster", _cluster_rows),
+        ("executors", _executors_rows),  # takes None: says it was not run
+        ("dbt-parse", _dbt_parse_rows),
+        ("dbt-run", _dbt_run_rows),
+        ("lineage", _lineage_rows),
+        ("validate", _validate_rows),
+    )
+    for name, build in builders:
+        if results.get(name) is not None or name == "executors":
+            rows += build(results.get(name))
     return rows
+
+
+def _validate_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """bench_validate.py: a 1,000-step spec's validate time against its floor (load + one parse per SQL text),
+    and how that grows from 100 steps (1 = linear)."""
+    if "growth_1000_over_100" not in result:
+        return [["validate: 1,000-step spec", "n/a", "", _why(result)]]
+    sizes = {int(k): v for k, v in result["sizes"].items()}
+    once = sizes[1000]["sqlglot_parses"] <= 1100  # 1,099 SQL texts in the 1,000-step spec
+    return [
+        [
+            "validate: 1,000 steps, validate / floor",
+            result["headline_1000_validate_over_floor"],
+            "(reported)",
+            "",
+        ],
+        ["validate: growth 100 -> 1,000 steps, against floor", result["growth_1000_over_100"], "~ 1", ""],
+        [
+            "validate: one sqlglot parse per SQL text (1,000 steps)",
+            sizes[1000]["sqlglot_parses"],
+            "1,099",
+            _yes(once),
+        ],
+    ]
 
 
 def _row(label: str, result: dict[str, Any], key: str, goal_key: str, op: str) -> list[Any]:

@@ -26,10 +26,20 @@ class SpecIssue:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        text = f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+        reason = clipped(self.reason, REASON_CHARS)
+        text = f"{where}: {self.field}: {reason}" if self.field else f"{where}: {reason}"
         if self.suggestion:
-            text += f" ({self.suggestion})"
+            text += f" ({clipped(self.suggestion, REASON_CHARS // 2)})"
         return text
+
+
+# A spec may hold a megabyte in one name or value: whatever a rule quotes of it, one issue stays readable.
+REASON_CHARS = 800
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[: limit - 30]}... ({len(text):,} characters)"
 
 
 class SpecError(AkkoError):

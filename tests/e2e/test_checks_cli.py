@@ -211,7 +211,7 @@ def test_tables_read_at_80_columns_and_as_json(narrow: Callable[..., str], bad_d
     # the command to query the branch, broken over lines with ` \`, is still one command when pasted
     start = detail.index("  akko query")
     command = shlex.split(detail[start:].split("\nRemove it:")[0].replace("\\\n", " "))
-    assert command == ["akko", "query", "SELECT * FROM demo.sales", "--at", f"demo.sales={BRANCH}"]
+    assert command == ["akko", "query", 'SELECT * FROM "demo"."sales"', "--at", f"demo.sales={BRANCH}"]
 
 
 def test_query_and_lineage_read_at_80_columns_and_as_json(

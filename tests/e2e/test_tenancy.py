@@ -1,6 +1,6 @@
 """Tenancy at run time through real Airflow (in-process dag.test) on the embedded lakehouse: a python step of team
-demo appending to banking's table through the catalog AKKO hands it, and a spec edited after its DAG was parsed
-(its SQL now reads another team's namespace), are refused before any table changes."""
+demo appending to banking's table through the read-only catalog AKKO hands it, and a spec edited after its DAG was
+parsed (its SQL now reads another team's namespace), are refused before any table changes."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def test_python_step_cannot_write_another_teams_table(project: Project) -> None:
     report = run_pipeline(project, "tenant_breach")
     assert report.state == "failed"
     errors = " ".join(t.error or "" for t in report.failed)
-    assert "step 'sneak_write' of team 'demo'" in errors, errors
-    assert "banking.accounts" in errors and "may not write" in errors, errors
+    assert "step 'sneak_write': table banking.accounts (read-only).append refused" in errors, errors
+    assert "return the rows" in errors, errors  # the way to write, named
     assert _state(project, "banking.accounts") == before  # no commit, same rows
 
 

@@ -130,6 +130,11 @@ def test_function_that_writes_its_table_itself(project: SparkProject) -> None:
     orders = project.catalog().load_table("spark.orders").scan().to_arrow().to_pylist()
     big = project.catalog().load_table("spark.big_orders").scan().to_arrow()
     assert big.num_rows == sum(1 for r in orders if r["amount"] > 30) > 0
+    # its own commit carries the run's identity (session settings while the function runs): a retry of a try
+    # that published finds it and writes nothing again (tests/security/test_step_code_writes.py)
+    summary = _head_summary(project, "spark.big_orders")
+    assert summary["akko.pipeline"] == "spark_orders_self" and summary["akko.step"] == "write_itself", summary
+    assert summary["akko.run-id"].startswith("manual__") and summary["akko.try-number"] == "1", summary
 
 
 def test_failing_function_changes_nothing_and_says_why(project: SparkProject) -> None:

@@ -132,9 +132,10 @@ def test_broken_spec_is_its_own_import_error_and_others_load(tmp_path: Path) -> 
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     (tmp_path / "akko.yaml").write_text("lakehouse: akko\n")
-    for spec in (REPO / "pipelines").glob("*.yaml"):
-        (pipelines / spec.name).write_text(spec.read_text())
+    for spec in [*(REPO / "pipelines").glob("*.yaml"), *(REPO / "pipelines").glob("*.py")]:
+        (pipelines / spec.name).write_text(spec.read_text())  # the specs and their python steps' modules
     shutil.copytree(REPO / "pipelines" / "transforms", pipelines / "transforms")  # the demo's Spark script
+    shutil.copytree(REPO / "data" / "orders", tmp_path / "data" / "orders")  # the fan-out ingest's files
     shutil.copytree(  # the banking demo's dbt project (its graph is built by sync_shims, as by `akko sync`)
         REPO / "pipelines" / "dbt", pipelines / "dbt", ignore=shutil.ignore_patterns("target", "logs")
     )

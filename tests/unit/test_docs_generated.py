@@ -89,6 +89,10 @@ def test_reference_example_validates(
     spec = tmp_path / "example.yaml"
     spec.write_text(text)
     shutil.copytree(REPO / "pipelines" / "transforms", tmp_path / "transforms")  # the Spark example's script
+    (tmp_path / "pipelines").mkdir()  # the python example's module, on the default python_path
+    shutil.copy(REPO / "pipelines" / "demo_functions.py", tmp_path / "pipelines")
+    (tmp_path / "data" / "orders").mkdir(parents=True)  # the files the fan-out example reads
+    (tmp_path / "data" / "orders" / "2024-01-01.json").write_text('[{"order_id": 1}]\n')
     pipeline, source = load_spec(spec)
     build_plan(pipeline, source)
 

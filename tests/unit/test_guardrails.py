@@ -143,6 +143,7 @@ def test_pyiceberg_is_guarded_when_imported_later() -> None:
         "from pyiceberg.table import Table\n"
         "from pyiceberg.catalog.sql import SqlCatalog\n"
         "assert Table._do_commit.__akko_guarded__ and SqlCatalog.drop_table.__akko_guarded__\n"
+        "assert SqlCatalog.commit_table.__akko_guarded__ and SqlCatalog.create_namespace.__akko_guarded__\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
 

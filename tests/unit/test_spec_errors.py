@@ -265,11 +265,17 @@ def issues_of_without_catalog(folder: Path) -> list[str]:
     return [i.format() for i in validate_path(folder, folder, table_exists=None).issues]
 
 
-def test_good_specs_are_valid() -> None:
-    report = validate_path(GOOD, GOOD, table_exists=never_exists)
+def test_good_specs_are_valid(tmp_path: Path) -> None:
+    """In a project as users have it: akko.yaml, the specs in its pipelines folder, which is also its python_path
+    (where rates_api.yaml's python step finds its module)."""
+    project = make_project(tmp_path / "project")
+    shutil.copytree(GOOD, project / "pipelines")
+    report = validate_path(project / "pipelines", project, table_exists=never_exists)
     assert report.issues == []
-    assert report.valid_files == ["orders_ingest.yaml", "rates_api.yaml", "revenue_mart.yaml"]
-    mart = report.plans["revenue_mart.yaml"]
+    assert report.valid_files == [
+        f"pipelines/{name}.yaml" for name in ("orders_ingest", "rates_api", "revenue_mart")
+    ]
+    mart = report.plans["pipelines/revenue_mart.yaml"]
     assert mart.step("build_mart").reads == ("shop.daily_orders",)  # read from the .sql file
     assert mart.step("verify_mart").upstream == ("build_mart",)
 

@@ -216,7 +216,9 @@ def test_python_step_writing_another_team_fails_before_the_table_changes(project
             _ctx(project, "demo"), _planned(own.model_copy(update={"output": Output(table="shared.copy")}))
         )
     sneak = PythonStep(id="s", kind="python", function="tenant_helpers:sneak", inputs=["shared.rates"])
-    with pytest.raises(TenancyError, match="shared.rates .* may not write"):
+    with pytest.raises(
+        TenancyError, match=r"step 's': table shared.rates \(read-only\).append refused; a step's code reads"
+    ):
         run_python(_ctx(project, "demo"), _planned(sneak, ["shared.rates"]))
     assert _snapshot(project, "shared.rates") == before
     assert not _ctx(project, None).catalog.table_exists("shared.copy")

@@ -415,7 +415,7 @@ def test_a_result_through_the_airflow_hook_over_https(
     # The session catalog is the profile's, not the connection's `catalog` extra; spec SQL's `iceberg.` prefix
     # names the lakehouse, whatever the Trino catalog is called.
     assert request["x-trino-catalog"] == "lakehouse" and request["x-trino-user"] == USER
-    assert "lakehouse.demo.sales" in request["sql"].lower() and "iceberg." not in request["sql"].lower()
+    assert '"lakehouse".demo.sales' in request["sql"].lower() and "iceberg." not in request["sql"].lower()
 
 
 def test_query_error_carries_trinos_message_line_and_column(

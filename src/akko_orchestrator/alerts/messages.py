@@ -1,11 +1,15 @@
 """The text of an alert: pipeline, step, run, tables, what went wrong and where the task log is. Plain data in,
-plain text out, so every message is testable without Airflow; nothing secret goes in (AKKO's errors hold none)."""
+plain text out, so every message is testable without Airflow. An error's text may quote a library's message
+(a URL, a driver's error): it is masked by Airflow's secrets masker before it is clipped, so no secret, whole
+or cut, goes out."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+
+from akko_orchestrator.config.secrets import redact
 
 ERROR_CHARS = 1500  # a Slack message stays readable; the task log has the rest
 
@@ -112,4 +116,5 @@ def _error_text(error: Any) -> str:
 
 
 def _clip(text: str, limit: int = ERROR_CHARS) -> str:
+    text = redact(text)  # before clipping: a secret cut in two would no longer match its mask
     return text if len(text) <= limit else text[: limit - 1] + "…"

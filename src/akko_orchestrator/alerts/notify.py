@@ -9,6 +9,8 @@ connection) and the SMTP provider's `SmtpNotifier` (an SMTP connection).
 
 A target that cannot be reached is logged (its kind, connection id and the error) and never fails the step or
 stops the other targets. Messages go as plain text, never through Jinja (an error message is not a template).
+Before anything is sent, the target's connection (a webhook URL's path is its token, an SMTP password) is
+registered with Airflow's secrets masker, and the message and any error are masked with it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from airflow.sdk.bases.notifier import BaseNotifier
 
 from akko_orchestrator.alerts.messages import Message, deadline_message, failure_message, warning_message
+from akko_orchestrator.config.secrets import mask_connection_id, redact
 
 log = logging.getLogger(__name__)
 Target = dict[str, Any]  # {"slack": conn_id} or {"email": [to...], "conn_id": id, "from_email": ...}
@@ -30,10 +33,15 @@ def send(targets: list[Target], message: Message) -> int:
     """Send `message` to every target; returns how many accepted it."""
     sent = 0
     for target in targets:
+        mask_connection_id(str(target.get("slack") or target.get("conn_id")))  # before its hook logs anything
+    message = Message(redact(message.subject), redact(message.text))
+    for target in targets:
         try:
             _send_one(target, message)
         except Exception as exc:  # noqa: BLE001 - an alert that cannot go out is logged, never fatal
-            log.warning("alert not sent to %s: %s: %s", describe(target), type(exc).__name__, exc)
+            log.warning(
+                "alert not sent to %s: %s: %s", describe(target), type(exc).__name__, redact(str(exc))
+            )
         else:
             sent += 1
             log.info("alert sent to %s: %s", describe(target), message.subject)

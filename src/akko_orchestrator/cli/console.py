@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from akko_orchestrator.errors import AkkoError, SpecError
 
@@ -29,11 +30,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             for issue in exc.issues:
-                err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)
+                err_console.print(f"[red]error[/red] {escape(redact(issue.format()))}", soft_wrap=True)
             _maybe_traceback()
             sys.exit(1)
         except AkkoError as exc:
-            err_console.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+            err_console.print(f"[red]Error:[/red] {escape(redact(str(exc)))}", soft_wrap=True)
             _maybe_traceback()
             sys.exit(1)
         except KeyboardInterrupt:
@@ -45,38 +46,40 @@ def handle_errors(func: F) -> F:
 
 def _maybe_traceback() -> None:
     if DEBUG["enabled"]:
-        err_console.print_exception()
+        with err_console.capture() as traceback:
+            err_console.print_exception()
+        err_console.print(Text.from_ansi(redact(traceback.get())), end="")
+
+
+def redact(text: str) -> str:
+    """A message with every secret Airflow's masker knows in this process replaced by `***`."""
+    from akko_orchestrator.config.secrets import redact as masked
+
+    return masked(text)
 
 
 @contextlib.contextmanager
 def airflow_output_to(log_file: Path | None, to_stderr: bool = False) -> Iterator[Console]:
-    """Send everything written to fds 1 and 2 (Airflow's task and scheduler logs) to `log_file`, and yield a
-    console still bound to the terminal for our own progress lines (to stderr with `to_stderr`: stdout then
-    carries JSON only). `None` keeps Airflow's output visible (on stderr with `to_stderr`)."""
+    """Send everything written to fds 1 and 2 (Airflow's task and scheduler logs) to `log_file` (0600, in a
+    0700 folder), and yield a console still bound to the terminal for our own progress lines (to stderr with
+    `to_stderr`: stdout then carries JSON only). `None` keeps Airflow's output on the terminal (on stderr with
+    `to_stderr`). Either way every line passes Airflow's secrets masker first (`config/private_logs.py`)."""
+    from akko_orchestrator.config.private_logs import log_folder, open_private, redacted_fds
+
     target = err_console if to_stderr else console
-    if log_file is None and not to_stderr:
-        yield console
-        return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    terminal = os.fdopen(os.dup(2 if to_stderr else 1), "w", buffering=1)
-    progress = Console(file=terminal, highlight=False, force_terminal=target.is_terminal, width=target.width)
-    sink = None
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        sink = open(log_file, "ab")  # noqa: SIM115 - closed below, after the fds are restored
-    try:
-        os.dup2(sink.fileno() if sink is not None else saved[1], 1)
-        os.dup2(sink.fileno() if sink is not None else saved[1], 2)
-        yield progress
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-        terminal.close()
-        if sink is not None:
-            sink.close()
+    with contextlib.ExitStack() as stack:
+        terminal = stack.enter_context(os.fdopen(os.dup(2 if to_stderr else 1), "w", buffering=1))
+        progress = Console(
+            file=terminal, highlight=False, force_terminal=target.is_terminal, width=target.width
+        )
+        if log_file is not None:
+            log_folder(log_file.parent)
+            sink = stack.enter_context(open_private(log_file))
+            sinks = {1: sink, 2: sink}
+        else:
+            out = stack.enter_context(os.fdopen(os.dup(2 if to_stderr else 1), "wb", buffering=0))
+            sinks = {1: out, 2: stack.enter_context(os.fdopen(os.dup(2), "wb", buffering=0))}
+        with redacted_fds(sinks):
+            yield progress

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from akko_orchestrator.cli.app import ProfileOption, app, project_for
-from akko_orchestrator.cli.console import console, err_console, handle_errors
+from akko_orchestrator.cli.console import DEBUG, console, err_console, handle_errors
 from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
@@ -53,6 +53,11 @@ def validate(
             }
         )
     else:
+        if DEBUG["enabled"]:  # what AKKO did not expect while judging a file (that file is reported invalid)
+            import traceback
+
+            for crash in report.crashes:
+                err_console.print("".join(traceback.format_exception(crash)), markup=False)
         # One problem per line, however long: `file:line:column: ...` is what editors and CI annotations parse.
         for issue in report.issues:
             err_console.print(f"[red]error[/red] {escape(issue.format())}", soft_wrap=True)

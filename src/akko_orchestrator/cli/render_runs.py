@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from akko_orchestrator.cli.render import Col, command_lines, hanging, rows_listing, styled
+from akko_orchestrator.sql.build import column, literal, render, select_all
 
 if TYPE_CHECKING:
     from akko_orchestrator.local_airflow.inprocess import RunReport, TaskReport
@@ -189,7 +190,7 @@ def gate_lines(facts: dict[str, Any], checks: list[dict[str, Any]], width: int) 
     branch = facts["audit_branch"]
     if branch is not None:
         ref = branch["ref"]
-        query = f"SELECT * FROM {table} WHERE region NOT IN ('EU', 'US', 'APAC')"
+        query = render(select_all(table).where(_outside_regions(), copy=False))
         lines += [
             Text.assemble(
                 "The rejected data waits on branch ",
@@ -216,3 +217,10 @@ def gate_lines(facts: dict[str, Any], checks: list[dict[str, Any]], width: int) 
 
 def _describe(state: dict[str, int] | None) -> str:
     return "no table" if state is None else f"snapshot {state['snapshot_id']}, {state['rows']} rows"
+
+
+def _outside_regions() -> Any:  # -> exp.Expression
+    """`region NOT IN ('EU', 'US', 'APAC')`: the rows the demo's checks rejected."""
+    from sqlglot import exp
+
+    return exp.Not(this=exp.In(this=column("region"), expressions=[literal(r) for r in ("EU", "US", "APAC")]))

@@ -12,6 +12,8 @@ from akko_orchestrator.cli.console import console, handle_errors
 from akko_orchestrator.cli.output import JsonOption, print_json
 from akko_orchestrator.cli.render import command_lines, hanging
 from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.sql.build import render as render_sql
+from akko_orchestrator.sql.build import select_all
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -99,7 +101,9 @@ def _table_detail(catalog: Catalog, table: str, as_json: bool) -> None:
             "changed. Query it:"
         )
         console.print(
-            command_lines(["akko", "query", f"SELECT * FROM {table}", "--at", f"{table}={ref.name}"], width),
+            command_lines(
+                ["akko", "query", render_sql(select_all(table)), "--at", f"{table}={ref.name}"], width
+            ),
             soft_wrap=True,
         )
         console.print("Remove it:")

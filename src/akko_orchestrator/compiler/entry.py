@@ -31,6 +31,7 @@ import yaml
 from akko_orchestrator import __version__
 from akko_orchestrator.config.alerts import normalized
 from akko_orchestrator.config.project import PROJECT_FILE, find_root
+from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.plan.builder import build_plan
 from akko_orchestrator.plan.model import Plan
 
@@ -42,27 +43,34 @@ if TYPE_CHECKING:
 
 CACHE_DIR = "__akko_cache__"
 # plan/ files whose rules decide which SQL is valid: cached SQL results hold only while they are unchanged.
-RULE_FILES = (
-    "sql_refs.py",
-    "sql_ast.py",
-    "statements.py",
-    "trino_sql.py",
-    "trino_functions.txt",
-    "sql_support.py",
-    "builder.py",
-    "tenancy.py",
-)
 _DATE = "__akko_date__"  # a YAML date (e.g. `start_date: 2024-01-01`) in the cached spec document
 
 
 def load_dag(shim_file: str, spec_relpath: str) -> DAG | None:
     """Called from a shim: `spec_relpath` is relative to the shim's folder. None (no DAG, not an error) for a
-    pipeline whose `profiles` leave out the active profile."""
-    from akko_orchestrator.compiler.dag_builder import build_dag
-
+    pipeline whose `profiles` leave out the active profile. Whatever goes wrong is an `AkkoError` whose message
+    starts with the spec file (and line, column and field where known): Airflow's import error."""
     shim = Path(shim_file)
     spec = (shim.parent / spec_relpath).resolve()
     root = find_root(spec.parent)
+    try:
+        return _load_dag(shim, spec, root)
+    except AkkoError:
+        raise
+    except Exception as exc:  # an error AKKO did not expect: still this pipeline's import error, located
+        from akko_orchestrator.errors import SpecError, SpecIssue
+
+        display = os.path.relpath(spec, root) if spec.is_relative_to(root) else str(spec)
+        what = f"{type(exc).__name__}: {exc}"
+        what = what if len(what) <= 300 else what[:300] + "..."
+        reason = f"AKKO could not build this pipeline's DAG ({what})"
+        hint = f"`akko --debug validate {display}` shows where"
+        raise SpecError([SpecIssue(display, None, None, "", reason, hint)]) from exc
+
+
+def _load_dag(shim: Path, spec: Path, root: Path) -> DAG | None:
+    from akko_orchestrator.compiler.dag_builder import build_dag
+
     plan, project = _compile(spec, root, shim.parent / CACHE_DIR / f"{shim.stem}.json")
     if not plan.steps:
         return None
@@ -115,27 +123,27 @@ def _digest(text: str) -> str:
 @lru_cache(maxsize=1)
 def _yaml_reader_fingerprint() -> str:
     """Changes whenever the code turning YAML text into data does, so a cached document is never stale."""
-    from akko_orchestrator.spec import yaml_source
+    from akko_orchestrator.spec import yaml_safety, yaml_source
 
     try:
-        return hashlib.sha256(Path(str(yaml_source.__file__)).read_bytes()).hexdigest()[:16]
+        code = b"".join(Path(str(m.__file__)).read_bytes() for m in (yaml_source, yaml_safety))
     except (OSError, TypeError):
         return "unknown"
+    return hashlib.sha256(code).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)
 def _rules_fingerprint() -> str:
-    """Changes whenever the SQL rules do (the Trino allow-list, what the embedded engine runs, statement kinds), so
-    SQL judged clean by older rules is judged again."""
-    from akko_orchestrator import plan
+    """Changes whenever a rule the plan applies does (every module of plan/ and sql/, the Trino function list), so
+    a spec judged clean by older rules is judged again: a list of rule files would go stale as rules move."""
+    from akko_orchestrator import plan, sql
 
     digest = hashlib.sha256()
-    folder = Path(str(plan.__file__)).parent
-    for name in RULE_FILES:
-        try:
-            digest.update((folder / name).read_bytes())
-        except OSError:
-            digest.update(name.encode())
+    for package in (plan, sql):
+        folder = Path(str(package.__file__)).parent
+        for path in sorted([*folder.glob("*.py"), *folder.glob("*.txt")]):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -194,11 +202,7 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 def _project_entry(root: Path, entry: Any) -> dict[str, Any]:
     """akko.yaml's `lakehouse` and default `profile`, read from the cache while akko.yaml is unchanged."""
-    path = root / PROJECT_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        text = ""
+    text = _project_text(root / PROJECT_FILE)
     sha = _digest(text)
     if (
         isinstance(entry, dict)
@@ -210,7 +214,23 @@ def _project_entry(root: Path, entry: Any) -> dict[str, Any]:
         and "alerts" in entry
     ):
         return entry
-    return {"sha": sha, **_project_names(text)}
+    return {"sha": sha, **_project_names(text, root / PROJECT_FILE)}
+
+
+def _project_text(path: Path) -> str:
+    """akko.yaml's text ('' without one); a file that is not UTF-8 text is every DAG's import error, at its
+    first bad byte (its teams could not be known)."""
+    from akko_orchestrator.errors import ConfigError
+    from akko_orchestrator.spec.yaml_safety import YamlFileError, read_text
+
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        return ""
+    except YamlFileError as exc:
+        raise ConfigError(f"{path}:{exc.line}:{exc.column}: {exc.reason} ({exc.hint})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
 
 
 def _read_cache(path: Path | None) -> dict[str, Any]:
@@ -246,18 +266,23 @@ def lakehouse_name(root: Path) -> str:
     path = root / PROJECT_FILE
     if not path.is_file():
         return "akko"
-    return _project_names(path.read_text(encoding="utf-8"))["lakehouse"]
+    return _project_names(_project_text(path), path)["lakehouse"]
 
 
-def _project_names(akko_yaml: str) -> dict[str, Any]:
+def _project_names(akko_yaml: str, path: Path) -> dict[str, Any]:
     """Lakehouse name, default profile, each profile's engine kind, the teams and the alert rules (connection ids
-    and addresses): plain names, never a secret."""
+    and addresses): plain names, never a secret. A broken akko.yaml is every DAG's import error, located: with
+    defaults instead, its teams' rules would silently not apply."""
+    from akko_orchestrator.errors import ConfigError
+    from akko_orchestrator.spec.yaml_safety import load_yaml
+    from akko_orchestrator.spec.yaml_source import yaml_issue
+
     try:
-        data = yaml.safe_load(akko_yaml) or {}
-    except yaml.YAMLError:
-        data = {}  # load_project reports a broken akko.yaml when a step runs; parsing keeps the defaults
+        data = load_yaml(akko_yaml) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_issue(str(path), exc, akko_yaml).format()) from None
     if not isinstance(data, dict):
-        data = {}
+        raise ConfigError(f"{path}:1:1: expected a mapping of settings (`lakehouse:`, `profiles:`...)")
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     engines = {
         str(name): str(body.get("engine", "embedded")) if isinstance(body, dict) else "embedded"

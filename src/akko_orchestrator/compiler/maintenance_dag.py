@@ -13,11 +13,9 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from akko_orchestrator.config.maintenance import MaintenanceSettings
 from akko_orchestrator.config.project import PROJECT_FILE
-from akko_orchestrator.errors import AkkoError, ConfigError
+from akko_orchestrator.errors import AkkoError
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -38,12 +36,9 @@ def read_settings(root: Path) -> MaintenanceSettings | None:
     """akko.yaml's `maintenance:` only (never a profile or a secret); None without the section."""
     from pydantic import ValidationError
 
-    path = root / PROJECT_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    section = data.get("maintenance") if isinstance(data, dict) else None
+    from akko_orchestrator.config.project import read_project_file
+
+    section = read_project_file(root / PROJECT_FILE).get("maintenance")
     if section is None:
         return None
     try:
@@ -65,9 +60,10 @@ def maintained_tables(root: Path, dags_dir: Path | None = None) -> dict[str, tup
     """Every table the project's pipelines write -> the pipelines writing it, sorted."""
     from akko_orchestrator.compiler.entry import CACHE_DIR, compile_plan
     from akko_orchestrator.compiler.shims import shim_name
+    from akko_orchestrator.config.project import read_project_file
     from akko_orchestrator.spec.loader import find_spec_files
 
-    data = yaml.safe_load((root / PROJECT_FILE).read_text(encoding="utf-8")) or {}
+    data = read_project_file(root / PROJECT_FILE)
     pipelines_dir = (root / str(data.get("pipelines") or "pipelines")).resolve()
     writers: dict[str, set[str]] = {}
     for spec in find_spec_files(pipelines_dir):

@@ -16,6 +16,7 @@ from akko_orchestrator.ci.settings import CiSettings
 from akko_orchestrator.config.alerts import ProjectAlerts
 from akko_orchestrator.config.dag_folders import DagFolders, default_folders
 from akko_orchestrator.config.maintenance import MaintenanceSettings
+from akko_orchestrator.config.secrets import mask
 from akko_orchestrator.errors import ConfigError
 from akko_orchestrator.guardrails.settings import GuardrailSettings
 from akko_orchestrator.observability.settings import MetricsSettings
@@ -40,16 +41,19 @@ class SecretRef(ConfigModel):
         return self
 
     def resolve(self) -> SecretStr:
+        """The secret, registered with Airflow's secrets masker: it is masked in every log from now on."""
         if self.env is not None:
             value = os.environ.get(self.env)
             if not value:
                 raise ConfigError(f"secret not set: environment variable {self.env} is empty or missing")
+            mask(value)
             return SecretStr(value)
         from airflow.sdk import BaseHook  # deferred: only a run that needs the secret pays for Airflow
 
         password = BaseHook.get_connection(str(self.conn_id)).password
         if not password:
             raise ConfigError(f"secret not set: Airflow connection '{self.conn_id}' has no password")
+        mask(password)
         return SecretStr(password)
 
     def describe(self) -> str:

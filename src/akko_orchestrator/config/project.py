@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -87,26 +87,32 @@ def find_root(start: Path | None = None) -> Path:
 def load_project(start: Path | None = None, profile: str | None = None) -> Project:
     """Read the project; the profile is `profile` (CLI) > AKKO_PROFILE > akko.yaml `profile`."""
     root = find_root(start)
-    raw = _read_yaml(root / PROJECT_FILE)
+    raw = read_project_file(root / PROJECT_FILE)
+    try:
+        return _load(root, raw, profile)
+    except (TypeError, AttributeError, KeyError) as exc:  # a value of another shape read before validation
+        _raise_invalid(root / PROJECT_FILE, raw, exc)
+
+
+def _load(root: Path, raw: dict[str, Any], profile: str | None) -> Project:
     if raw.get("guardrails") is not None:
         from akko_orchestrator.guardrails.settings import project_rules
 
         project_rules(root)  # its errors located at their line in akko.yaml
     name = profile or os.environ.get("AKKO_PROFILE") or raw.get("profile") or "local"
     profiles = raw.get("profiles") or {"local": {}}
+    _check_shapes(root / PROJECT_FILE, raw, profiles, name)
     if name not in profiles:
         raise ConfigError(
-            f"no profile '{name}' in {root / PROJECT_FILE} (profiles: {', '.join(sorted(profiles))})"
+            f"no profile '{name}' in {root / PROJECT_FILE} (profiles: {', '.join(sorted(map(str, profiles)))})"
         )
-    if isinstance(profiles[name], dict) and (
-        profiles[name].get("engine") == "cluster"
-        or (profiles[name].get("airflow") or {}).get("auth") == "keycloak"  # the stack's Keycloak
-    ):
-        _load_stack_env(root, raw)
+    body = profiles[name] or {}
+    if body.get("engine") == "cluster" or (body.get("airflow") or {}).get("auth") == "keycloak":
+        _load_stack_env(root, raw)  # the stack's endpoints and Keycloak
     try:
-        expanded = _expand_env(profiles[name], f"profiles.{name}")
+        expanded = _expand_env(body, f"profiles.{name}")
     except ConfigError as exc:
-        if isinstance(profiles[name], dict) and profiles[name].get("engine") == "cluster":
+        if body.get("engine") == "cluster":
             raise ConfigError(
                 f"{exc} (on this machine, `akko stack up` starts the cluster engines)"
             ) from None
@@ -128,6 +134,15 @@ def load_project(start: Path | None = None, profile: str | None = None) -> Proje
 
     check_teams(config.dags, list(config.teams), root / PROJECT_FILE)  # `dags[i].team`, located in akko.yaml
     return Project(root=root, config=config, profile_name=name)
+
+
+def _raise_invalid(path: Path, raw: dict[str, Any], exc: Exception) -> NoReturn:
+    """A value of the wrong shape met before validation: the models' own located errors, else the shape."""
+    try:
+        ProjectConfig.model_validate(raw)
+    except ValidationError as invalid:
+        raise ConfigError(_format_validation(invalid, path)) from None
+    raise ConfigError(f"{path}: invalid configuration: a value has the wrong shape ({exc})") from None
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -153,16 +168,46 @@ def _load_stack_env(root: Path, raw: dict[str, Any]) -> None:
         os.environ.setdefault(key, value)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_project_file(path: Path) -> dict[str, Any]:
+    """akko.yaml as data ({} without the file), within spec/yaml_safety.py's budgets; a `ConfigError` at
+    `akko.yaml:line:column` if it is not UTF-8 YAML text holding a mapping. Every reader of akko.yaml reads it
+    through here."""
     if not path.is_file():
         return {}
+    from akko_orchestrator.spec.yaml_safety import YamlFileError, load_yaml, read_text
+    from akko_orchestrator.spec.yaml_source import yaml_issue
+
+    text = ""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = read_text(path)
+        data = load_yaml(text) or {}
+    except YamlFileError as exc:
+        raise ConfigError(f"{path}:{exc.line}:{exc.column}: {exc.reason} ({exc.hint})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(yaml_issue(str(path), exc, text).format()) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping")
+        raise ConfigError(f"{path}:1:1: expected a mapping of settings (`lakehouse:`, `profiles:`...)")
     return data
+
+
+def _check_shapes(path: Path, raw: dict[str, Any], profiles: Any, name: Any) -> None:
+    """What must be a mapping or a name before the profile is picked from it (the rest: the models)."""
+    wrong = None
+    if not isinstance(profiles, dict):
+        wrong = (("profiles",), "expected a mapping of profile names to profiles")
+    elif not isinstance(name, str):
+        wrong = (("profile",), "expected a profile name")
+    elif name in profiles and not isinstance(profiles[name], dict | None):  # `local:` alone is {}
+        wrong = (("profiles", name), "expected a mapping (`engine:`, `catalog:`...)")
+    elif raw.get("metrics") is not None and not isinstance(raw["metrics"], dict):
+        wrong = (("metrics",), "expected a mapping")
+    if wrong is not None:
+        raise ConfigError(
+            f"{path}: invalid configuration\n  {_position(path, wrong[0], False)}"
+            f"{'.'.join(map(str, wrong[0]))}: {wrong[1]}"
+        )
 
 
 def _expand_env(value: Any, where: str) -> Any:
@@ -221,10 +266,11 @@ def _is_union_tag(part: Any) -> bool:
 
 def _position(path: Path, loc: tuple[Any, ...], key: bool) -> str:
     """`akko.yaml:LINE:COLUMN: ` of the value at `loc` (of its key, for an unknown key), when the file has it."""
+    from akko_orchestrator.spec.yaml_safety import read_text
     from akko_orchestrator.spec.yaml_source import SpecSource
 
     try:
-        source = SpecSource(path=path, text=path.read_text(encoding="utf-8"))
+        source = SpecSource(path=path, text=read_text(path))
         line, column = source.locate(loc, key=key)
     except (OSError, ValueError, yaml.YAMLError):
         return ""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from akko_orchestrator.config.secrets import mask
+
 if TYPE_CHECKING:
     from akko_orchestrator.config.project import Project
 
@@ -77,6 +79,7 @@ def cluster_profile(project: Project, profile: str, folder: Path, schema: str) -
     )
     tls = _tls(mapping.conn)
     env = dict(mapping.env_vars)
+    mask(*env.values())  # the secrets dbt gets in its environment: masked in every log
     if isinstance(tls.get("cert"), str):
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over the session's CA file (psf/requests#3829): a
         # Trino with its own CA needs them to name that file while dbt runs.

@@ -24,10 +24,12 @@ from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.publish import guarded_write, write_arrow
 from akko_orchestrator.spec.models import Check, Output
+from akko_orchestrator.sql.build import column, identifier, literal, render, star, subquery
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.table import Table
+    from sqlglot import exp
 
 STAGE_SUFFIX = "__akko_stage_"
 
@@ -63,9 +65,35 @@ def write_on_trino(
 
 def result_schema(ctx: StepContext, sql: str, tables: list[str]) -> pa.Schema:
     """The Arrow schema of the query's result, as Trino types it (no row is computed)."""
-    return ctx.sql_engine.query(
-        f"SELECT * FROM (\n{sql.rstrip().rstrip(';')}\n) AS akko_model LIMIT 0", tables
-    ).schema
+    from sqlglot import exp
+
+    tree = exp.Select(expressions=[star()]).from_(_model(sql), copy=False).limit(literal(0), copy=False)
+    return ctx.sql_engine.query(render(tree), tables).schema
+
+
+def stage_insert_sql(stage_name: str, columns: list[str], sql: str) -> str:
+    """`INSERT INTO iceberg."ns"."stage" ("a", ...) SELECT "a", ... FROM (<the model's query>) AS akko_model`: the
+    model's compiled query embedded as a parsed subquery, the stage and its columns quoted identifiers."""
+    from sqlglot import exp
+
+    from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
+
+    namespace, name = stage_name.split(".", 1)
+    stage = exp.Table(
+        this=identifier(name), db=identifier(namespace), catalog=identifier(LAKEHOUSE_SQL_CATALOG)
+    )
+    rows = exp.Select(expressions=[column(c) for c in columns]).from_(_model(sql), copy=False)
+    insert = exp.Insert(
+        this=exp.Schema(this=stage, expressions=[identifier(c) for c in columns]), expression=rows
+    )
+    return render(insert)
+
+
+def _model(sql: str) -> exp.Subquery:
+    """The model's compiled SQL as `(<query>) AS akko_model`: parsed as exactly one Trino query."""
+    from akko_orchestrator.sql.parse import query
+
+    return subquery(query(sql, "the dbt model's compiled SQL"), "akko_model")
 
 
 def _target(ctx: StepContext, output: Output, schema: pa.Schema) -> Table:
@@ -116,15 +144,7 @@ def _register_stage(ctx: StepContext, target: Table, output: Output, schema: pa.
 
 
 def _insert(ctx: StepContext, stage_name: str, columns: list[str], sql: str, tables: list[str]) -> int:
-    from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
-
-    namespace, name = stage_name.split(".", 1)
-    listed = ", ".join(f'"{c}"' for c in columns)
-    statement = (
-        f'INSERT INTO {LAKEHOUSE_SQL_CATALOG}."{namespace}"."{name}" ({listed})\n'
-        f"SELECT {listed} FROM (\n{sql.rstrip().rstrip(';')}\n) AS akko_model"
-    )
-    result = ctx.sql_engine.query(statement, tables)
+    result = ctx.sql_engine.query(stage_insert_sql(stage_name, columns, sql), tables)
     if result.num_rows != 1 or result.num_columns != 1:
         raise AkkoError(f"Trino's INSERT into {stage_name} did not report its row count")
     return int(result.column(0)[0].as_py())

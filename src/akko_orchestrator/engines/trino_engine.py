@@ -164,11 +164,13 @@ class TrinoEngine(SqlEngine):
         import sqlglot
         from sqlglot import exp
 
+        from akko_orchestrator.sql.build import identifier
+
         tree = sqlglot.parse_one(sql, read="trino")
         changed = False
         for table in tree.find_all(exp.Table):
             if table.catalog.lower() == LAKEHOUSE_SQL_CATALOG:
-                table.set("catalog", exp.to_identifier(target))
+                table.set("catalog", identifier(target))
                 changed = True
         return tree.sql(dialect="trino") if changed else sql
 

@@ -17,8 +17,9 @@ def pin_versions(sql: str, versions: Mapping[str, int], catalogs: Collection[str
     right after the name, before the alias). References `<catalog>.ns.table` are pinned for the lakehouse
     `catalogs` only; tables written to (INSERT INTO, MERGE INTO...) are not pinned.
 
-    The clauses are inserted into the text, which is otherwise run as written (an error's line and column still
-    point into the spec's SQL); sqlglot finds where."""
+    Each clause is a sqlglot node (its one value the snapshot id, an integer) rendered and inserted into the text
+    right after the table reference sqlglot found; the text is otherwise run as written, so an error's line and
+    column still point into the spec's SQL."""
     import sqlglot
     from sqlglot import exp
 
@@ -37,7 +38,7 @@ def pin_versions(sql: str, versions: Mapping[str, int], catalogs: Collection[str
         end = table.this.meta.get("end")
         if end is None:  # not found in the text: regenerate it instead
             return _pin_in_tree(tree, wanted, lakehouses)
-        inserts.append((end + 1, f" FOR VERSION AS OF {wanted[key]}"))
+        inserts.append((end + 1, " " + _version(wanted[key]).sql(dialect="trino")))
     for offset, clause in sorted(inserts, reverse=True):
         sql = sql[:offset] + clause + sql[offset:]
     return sql
@@ -49,9 +50,15 @@ def _pin_in_tree(tree: Any, wanted: Mapping[str, int], lakehouses: Collection[st
     for table in tree.find_all(exp.Table):
         key = _pinned(table, wanted, lakehouses)
         if key is not None:
-            version = exp.Version(this="VERSION", kind="AS OF", expression=exp.Literal.number(wanted[key]))
-            table.set("version", version)
+            table.set("version", _version(wanted[key]))
     return tree.sql(dialect="trino")
+
+
+def _version(snapshot_id: int) -> Any:
+    """`FOR VERSION AS OF <snapshot_id>` as a node."""
+    from sqlglot import exp
+
+    return exp.Version(this="VERSION", kind="AS OF", expression=exp.Literal.number(int(snapshot_id)))
 
 
 def _pinned(table: Any, wanted: Mapping[str, int], lakehouses: Collection[str]) -> str | None:

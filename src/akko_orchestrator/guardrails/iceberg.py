@@ -11,6 +11,12 @@ pyiceberg's modules are first imported, by a post-import hook on `sys.meta_path`
 library has none since PEP 369 was withdrawn, and `wrapt`, which has one, is not a dependency of AKKO).
 Spark and Trino commit outside this process: a hand-written task reaching them is caught by the `iceberg-outlet`
 policy only if it declares the table, and fully only by the catalog's own permissions.
+
+A step's own code (a python or spark step's function, and its module's import) runs in `user_code_scope()`: while it
+runs, no pyiceberg commit and no catalog change at all is allowed in this process, in any thread and whatever the
+writer scope or `guardrails` settings say, through the catalog AKKO hands it or one it opened itself. AKKO writes
+the step's output after the function returned (staged, checked, published once per run). This is a guard against
+careless code, not a sandbox: the function runs in the worker's process and can reach anything Python can.
 """
 
 from __future__ import annotations
@@ -20,21 +26,31 @@ import functools
 import importlib.abc
 import importlib.machinery
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 _SCOPE: contextvars.ContextVar[str | None] = contextvars.ContextVar("akko_iceberg_writer", default=None)
+# Steps whose own code runs in this process now: process-wide, not a context variable, so that threads the code
+# starts (which begin with an empty context) are held too.
+_USER_CODE: list[str] = []
+_USER_CODE_LOCK = threading.Lock()
 
-# module -> (class, methods changing a table's state)
+# `commit_table` too: a commit asked of the catalog directly does not pass through `Table._do_commit`
+_TABLE_CHANGES = ("create_table", "register_table", "rename_table", "drop_table", "commit_table")
+# Refused in user code only (namespaces and views are no table: the hand-written tasks' rule is about tables)
+_CATALOG_CHANGES = ("create_namespace", "drop_namespace", "update_namespace_properties")
+# module -> (class, methods changing a table's or the catalog's state)
 _TARGETS = {
     "pyiceberg.table": ("Table", ("_do_commit",)),
-    "pyiceberg.catalog.sql": ("SqlCatalog", ("create_table", "register_table", "rename_table", "drop_table")),
+    "pyiceberg.catalog.sql": ("SqlCatalog", _TABLE_CHANGES + _CATALOG_CHANGES),
     "pyiceberg.catalog.rest": (
         "RestCatalog",
-        ("create_table", "register_table", "rename_table", "drop_table"),
+        (*_TABLE_CHANGES, *_CATALOG_CHANGES, "create_view", "drop_view"),
     ),
 }
+_USER_CODE_ONLY = frozenset({*_CATALOG_CHANGES, "create_view", "drop_view"})
 _MARK = "__akko_guarded__"
 
 
@@ -50,6 +66,24 @@ def akko_writer_scope(writer: str = "akko") -> Iterator[None]:
 
 def in_writer_scope() -> bool:
     return _SCOPE.get() is not None
+
+
+@contextmanager
+def user_code_scope(step: str) -> Iterator[None]:
+    """A step's own code runs inside (`step`: `<pipeline>.<step>`, named in the refusal): no Iceberg change at all
+    until it returns, in this process (pyiceberg's commit paths are guarded from here on, also outside Airflow)."""
+    install()
+    with _USER_CODE_LOCK:
+        _USER_CODE.append(step)
+    try:
+        yield
+    finally:
+        with _USER_CODE_LOCK:
+            _USER_CODE.remove(step)
+
+
+def in_user_code() -> bool:
+    return bool(_USER_CODE)
 
 
 def install() -> None:
@@ -73,7 +107,9 @@ def _patch(module: Any) -> None:
 def _guarded(original: Callable[..., Any], method: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not in_writer_scope():
+        if _USER_CODE:
+            _refuse_user_code(self, method, args, kwargs)
+        elif method not in _USER_CODE_ONLY and not in_writer_scope():
             _check(self, method, args, kwargs)
         return original(self, *args, **kwargs)
 
@@ -108,6 +144,17 @@ def _check(target: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, An
     raise AirflowFailException(violation.format())
 
 
+def _refuse_user_code(target: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    from akko_orchestrator.runtime.step_api import StepWriteRefused
+
+    step = _USER_CODE[-1] if _USER_CODE else "?"
+    what = "namespace" if "namespace" in method else "view" if "view" in method else "table"
+    raise StepWriteRefused(
+        f"step {step}: its code changes Iceberg {what} {_table_name(target, args, kwargs)} ({method}) itself; "
+        f"refused: {StepWriteRefused.WAY}"
+    )
+
+
 def _running_task() -> Any:
     if "airflow.sdk.definitions._internal.contextmanager" not in sys.modules:
         return None
@@ -121,8 +168,14 @@ def _running_task() -> Any:
 
 def _table_name(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     name = getattr(target, "_identifier", None)  # a Table
+    if name is None and args and hasattr(args[0], "_identifier"):  # commit_table(table, ...)
+        name = args[0]._identifier
     if name is None:
-        name = args[0] if args else kwargs.get("identifier", kwargs.get("from_identifier", "?"))
+        name = (
+            args[0]
+            if args
+            else kwargs.get("identifier", kwargs.get("from_identifier", kwargs.get("namespace", "?")))
+        )
     return ".".join(name) if isinstance(name, tuple) else str(name)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from akko_orchestrator.config.models import RestCatalogSettings
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.config.secrets import mask, mask_url, redact
 from akko_orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -14,22 +15,28 @@ if TYPE_CHECKING:
 
 
 def catalog_properties(project: Project) -> dict[str, str]:
-    """pyiceberg properties for the profile; secrets are resolved here, at run time, and never logged."""
+    """pyiceberg properties for the profile; secrets are resolved here, at run time, and registered with
+    Airflow's secrets masker: masked in every log and message (the client secret alone too, and a password or
+    token written into a URI by the environment)."""
     settings = project.profile.catalog
     if isinstance(settings, RestCatalogSettings):
+        credential = settings.credential.resolve().get_secret_value()
+        mask(credential.partition(":")[2])  # client_id:client_secret
         props = {
             "type": "rest",
             "uri": settings.uri,
             "warehouse": settings.warehouse,
-            "credential": settings.credential.resolve().get_secret_value(),
+            "credential": credential,
             "scope": settings.scope,
         }
         if settings.oauth2_server_uri:
             props["oauth2-server-uri"] = settings.oauth2_server_uri
-        return props
-    props = {"type": "sql", "uri": project.catalog_uri, "warehouse": project.warehouse}
-    if settings.password is not None:
-        props["uri"] = _with_password(props["uri"], settings.password.resolve().get_secret_value())
+    else:
+        props = {"type": "sql", "uri": project.catalog_uri, "warehouse": project.warehouse}
+        if settings.password is not None:
+            props["uri"] = _with_password(props["uri"], settings.password.resolve().get_secret_value())
+    for uri in (props["uri"], props.get("oauth2-server-uri")):
+        mask_url(uri)
     return props
 
 
@@ -51,11 +58,9 @@ def open_catalog(project: Project) -> Catalog:
     try:
         return load_catalog(project.config.lakehouse, **props)
     except (OAuthError, UnauthorizedError, ForbiddenError) as exc:
-        secret = props["credential"].partition(":")[2] or props["credential"]
-        reason = str(exc).replace(secret, "***") if secret else str(exc)
         raise ConfigError(
             f"the REST catalog at {settings.uri} refused the credential from {settings.credential.describe()} "
-            f"(client_id:client_secret): {reason}"
+            f"(client_id:client_secret): {redact(str(exc))}"
         ) from None
     except RequestsConnectionError:
         raise ConfigError(f"cannot reach the REST catalog at {settings.uri}: is it running?") from None

@@ -2,7 +2,8 @@
 
 Paths in specs: `raw/x.csv` is a key in the object store, `./data/x.csv` is relative to the project folder,
 and `file:///...` or `s3://...` are used as given. Specs may read only inside the project, this store and
-akko.yaml's `allowed_paths` (config/paths.py).
+akko.yaml's `allowed_paths` (config/paths.py). A step's own code gets no `ObjectStore`: it gets keys only
+(`key_path`), each checked against its team's folders (runtime/step_views.py `TeamFiles`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akko_orchestrator.config.paths import resolve_location
+from akko_orchestrator.config.paths import is_within, resolve_location
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 
@@ -66,9 +67,25 @@ class ObjectStore:
         prefix = "s3://" if resolved.startswith("s3://") else ""
         return sorted(prefix + f if prefix and not f.startswith(prefix) else f for f in found)
 
+    def key_path(self, key: str) -> tuple[str, str]:
+        """A key of this store (never a project path, absolute path or URI) as (key, full path): `..` folded and a
+        key climbing out of the store refused; on a local store the real path (symlinks followed) must still be
+        inside it and the key returned is the real one, so a link cannot stand for another folder."""
+        key = normalize_key(key)
+        if "://" in self.root and not self.root.startswith("file://"):
+            return key, f"{self.root}/{key}"
+        root = os.path.realpath(self.root.removeprefix("file://"))
+        real = os.path.realpath(os.path.join(root, key))
+        if not is_within(real, root):
+            raise AkkoError(f"object-store key {key} leads outside the object store (a link): refused")
+        return (posixpath.relpath(real, root) if real != root else "."), os.path.join(root, key)
+
     def write_bytes(self, key: str, data: bytes) -> str:
         """Write a whole object atomically where the store allows it (local: temp file + rename)."""
-        path = self.resolve(key)
+        return self.write_path(self.resolve(key), data)
+
+    def write_path(self, path: str, data: bytes) -> str:
+        """`write_bytes` to a full path or URI of this store."""
         if "://" not in path:
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,3 +124,23 @@ class ObjectStore:
         path = self.resolve(location)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+
+
+def normalize_key(key: str) -> str:
+    """`key` with `.` and `..` folded; a path, a URI or a key climbing out of the store is refused."""
+    if (
+        not isinstance(key, str)
+        or not key.strip(" /.")
+        or "://" in key
+        or key.startswith(("/", "./", "../", "~"))
+        or "\\" in key
+        or "\x00" in key
+    ):
+        raise AkkoError(
+            f"object-store key {key!r}: give a key relative to the object store (e.g. raw/<team>/data.csv), "
+            "not a path, a URI or an empty name"
+        )
+    folded = posixpath.normpath(key)
+    if folded == ".." or folded.startswith("../"):
+        raise AkkoError(f"object-store key {key!r} climbs out of the object store: refused")
+    return folded

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.spec.models import Output
+from akko_orchestrator.sql.build import column, identifier, literal, star
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
+    from pyspark.sql.types import DataType, StructField, StructType
+    from sqlglot import exp
 
 _TRANSFORM = re.compile(r"^(year|month|day|hour)\((\w+)\)$|^(bucket|truncate)\((\d+),\s*(\w+)\)$")
 TABLE_PROPERTIES = {"format-version": "2"}
@@ -48,11 +50,11 @@ def spark_write(
     _check_columns(output, schema.names)
     options = _options(properties)
     if existing_columns is None:
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {name.split('.', 1)[0]}")
+        spark.sql(create_namespace_sql(name))
         _create(spark, df, output, options)
         return {"created": True}
     _add_columns(spark, name, schema, existing_columns)
-    _write_rows(spark, df, output, name, options)
+    _write_rows(spark, df, output, tuple(name.split(".", 1)), options)
     return {"created": False}
 
 
@@ -77,14 +79,14 @@ def spark_write_branch(
     _check_columns(output, schema.names)
     created = False
     if existing_columns is None:
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {name.split('.', 1)[0]}")
+        spark.sql(create_namespace_sql(name))
         # No run id on the empty table's snapshot: it must never pass for this run's publish (exactly-once).
         marker = {k: v for k, v in properties.items() if k != "akko.run-id"}
         created = _create(spark, df, output, _options({**marker, "akko.operation": "create"}), empty=True)
         existing_columns = schema.names if created else catalog.load_table(name).schema().column_names
     _add_columns(spark, name, schema, existing_columns)
     base = prepare_branch(catalog, name, branch, properties)
-    _write_rows(spark, df, output, f"{name}.branch_{branch}", _options(properties))
+    _write_rows(spark, df, output, (*name.split(".", 1), f"branch_{branch}"), _options(properties))
     table = catalog.load_table(name)
     head = table.snapshot_by_name(branch)
     main = table.current_snapshot()
@@ -116,19 +118,20 @@ def _options(properties: dict[str, str]) -> dict[str, str]:
 def _add_columns(spark: SparkSession, name: str, schema: StructType, existing_columns: list[str]) -> None:
     for field in schema.fields:
         if field.name not in existing_columns:
-            spark.sql(f"ALTER TABLE {name} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
+            spark.sql(add_column_sql(name, field))
 
 
 def _write_rows(
-    spark: SparkSession, df: DataFrame, output: Output, target: str, options: dict[str, str]
+    spark: SparkSession, df: DataFrame, output: Output, target: tuple[str, ...], options: dict[str, str]
 ) -> None:
-    """One commit of `df` to `target`: the table, or its branch as `ns.table.branch_<name>`."""
+    """One commit of `df` to `target`: the table's (namespace, table), or its branch (namespace, table,
+    `branch_<name>`), which Iceberg's Spark catalog reads as `ns.table.branch_<name>`."""
     from pyspark.sql import functions as F
 
     if output.mode == "append":
-        df.writeTo(target).options(**options).append()
+        df.writeTo(".".join(target)).options(**options).append()
     elif output.mode == "overwrite":
-        df.writeTo(target).options(**options).overwrite(F.lit(True))
+        df.writeTo(".".join(target)).options(**options).overwrite(F.lit(True))
     else:
         _merge(spark, df, output, target, options)
 
@@ -142,11 +145,7 @@ def _create(
     try:
         if any(t is None for t in transforms):
             # PySpark has no truncate() partition function: create the table by DDL, then write the rows.
-            view = _temp_view(df)
-            spark.sql(
-                f"CREATE TABLE {output.table} USING iceberg PARTITIONED BY ({', '.join(_ddl(f) for f in output.partition_by)}) "
-                f"TBLPROPERTIES ({_properties_sql()}) AS SELECT * FROM {view} LIMIT 0"
-            )
+            spark.sql(create_table_sql(output, _temp_view(df)))
             if not empty:
                 df.writeTo(output.table).options(**options).append()
             return True
@@ -172,17 +171,15 @@ def _condition(exc: Exception) -> str | None:
         return None
 
 
-def _merge(spark: SparkSession, df: DataFrame, output: Output, target: str, options: dict[str, str]) -> None:
+def _merge(
+    spark: SparkSession, df: DataFrame, output: Output, target: tuple[str, ...], options: dict[str, str]
+) -> None:
     view = _temp_view(df)
     # Not unset afterwards (a round trip each): the session is this step's own, stopped after it, and a later
     # write's own values replace these (write options win over session settings).
     for key, value in options.items():
         spark.conf.set(f"spark.sql.iceberg.{key}", value)
-    on = " AND ".join(f"t.`{key}` = s.`{key}`" for key in output.keys)
-    spark.sql(
-        f"MERGE INTO {target} t USING {view} s ON {on} "
-        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
-    )
+    spark.sql(merge_sql(target, view, output.keys))
 
 
 def _temp_view(df: DataFrame) -> str:
@@ -206,17 +203,119 @@ def _partition_column(field: str) -> Any:
     return None
 
 
-def _ddl(field: str) -> str:
+# -- Spark SQL statements, as sqlglot trees in Spark's dialect ---------------------------------------------------
+
+
+def create_namespace_sql(table_name: str) -> str:
+    """`CREATE NAMESPACE IF NOT EXISTS `ns`` for the namespace of `ns.table`."""
+    from sqlglot import exp
+
+    namespace = table_name.split(".", 1)[0]
+    return _spark_sql(exp.Create(this=exp.Table(this=identifier(namespace)), kind="NAMESPACE", exists=True))
+
+
+def add_column_sql(table_name: str, field: StructField) -> str:
+    """`ALTER TABLE `ns`.`table` ADD COLUMN `name` <type>`, the type built from Spark's own (nested field names
+    quoted like the column's)."""
+    from sqlglot import exp
+
+    added = exp.ColumnDef(this=identifier(field.name), kind=spark_type(field.dataType))
+    return _spark_sql(exp.Alter(this=_table(*table_name.split(".", 1)), kind="TABLE", actions=[added]))
+
+
+def create_table_sql(output: Output, view: str) -> str:
+    """`CREATE TABLE ... USING iceberg PARTITIONED BY (...) TBLPROPERTIES (...) AS SELECT * FROM view LIMIT 0`:
+    the table `output` describes, empty, with `view`'s columns."""
+    from sqlglot import exp
+
+    properties = [
+        exp.FileFormatProperty(this=exp.var("iceberg")),
+        exp.PartitionedByProperty(this=exp.Schema(expressions=[_transform(f) for f in output.partition_by])),
+        *[exp.Property(this=literal(k), value=literal(v)) for k, v in TABLE_PROPERTIES.items()],
+    ]
+    rows = (
+        exp.Select(expressions=[star()]).from_(exp.Table(this=identifier(view)), copy=False).limit(literal(0))
+    )
+    create = exp.Create(
+        this=_table(*output.table.split(".", 1)),
+        kind="TABLE",
+        properties=exp.Properties(expressions=properties),
+        expression=rows,
+    )
+    return _spark_sql(create)
+
+
+def merge_sql(target: tuple[str, ...], view: str, keys: list[str]) -> str:
+    """`MERGE INTO <target> t USING view s ON t.`k` = s.`k` AND ... WHEN MATCHED THEN UPDATE SET * WHEN NOT
+    MATCHED THEN INSERT *`."""
+    from sqlglot import exp
+
+    on = [exp.EQ(this=column(key, "t"), expression=column(key, "s")) for key in keys]
+    whens = exp.Whens(
+        expressions=[
+            exp.When(matched=True, then=exp.Update(expressions=[exp.Star()])),
+            exp.When(matched=False, then=exp.Insert(this=exp.Star())),
+        ]
+    )
+    source = exp.Table(this=identifier(view), alias=exp.TableAlias(this=identifier("s")))
+    merge = exp.Merge(
+        this=_table(*target, alias="t"),
+        using=source,
+        on=on[0] if len(on) == 1 else exp.and_(*on, copy=False),
+        whens=whens,
+    )
+    return _spark_sql(merge)
+
+
+def spark_type(data_type: DataType) -> exp.DataType:
+    """Spark's type as a sqlglot type: structs, arrays and maps built field by field (a struct field's name is
+    a quoted identifier, never pasted into a type string); atomic types from their Spark name."""
+    from pyspark.sql import types as T
+    from sqlglot import exp
+
+    if isinstance(data_type, T.StructType):
+        fields = [
+            exp.ColumnDef(this=identifier(f.name), kind=spark_type(f.dataType)) for f in data_type.fields
+        ]
+        return exp.DataType(this=exp.DataType.Type.STRUCT, expressions=fields, nested=True)
+    if isinstance(data_type, T.ArrayType):
+        element = spark_type(data_type.elementType)
+        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[element], nested=True)
+    if isinstance(data_type, T.MapType):
+        pair = [spark_type(data_type.keyType), spark_type(data_type.valueType)]
+        return exp.DataType(this=exp.DataType.Type.MAP, expressions=pair, nested=True)
+    return exp.DataType.build(data_type.simpleString(), dialect="spark")
+
+
+def _table(*parts: str, alias: str | None = None) -> exp.Table:
+    """(namespace, table) or (namespace, table, branch_x), each part quoted."""
+    from sqlglot import exp
+
+    names = [identifier(part) for part in parts]
+    table = exp.Table(this=names[-1], db=names[-2] if len(names) > 1 else None)
+    if len(names) > 2:
+        table.set("catalog", names[-3])
+    if alias:
+        table.set("alias", exp.TableAlias(this=identifier(alias)))
+    return table
+
+
+def _transform(field: str) -> exp.Expression:
+    """A partition field of the spec as Spark DDL: `col`, `years(col)`..., `bucket(n, col)`, `truncate(n, col)`."""
+    from sqlglot import exp
+
     match = _TRANSFORM.match(field)
     if match is None:
-        return f"`{field}`"
+        return identifier(field)
     if match.group(1):
-        return f"{match.group(1)}s(`{match.group(2)}`)"
-    return f"{match.group(3)}({match.group(4)}, `{match.group(5)}`)"
+        return exp.Anonymous(this=f"{match.group(1)}s", expressions=[column(match.group(2))])
+    width = literal(int(match.group(4)))
+    return exp.Anonymous(this=match.group(3), expressions=[width, column(match.group(5))])
 
 
-def _properties_sql() -> str:
-    return ", ".join(f"'{key}'='{value}'" for key, value in TABLE_PROPERTIES.items())
+def _spark_sql(tree: exp.Expression) -> str:
+    """Spark SQL text of a tree; function names as written (partition transforms `days`, `bucket`...)."""
+    return tree.sql(dialect="spark", normalize_functions=False)
 
 
 def _check_columns(output: Output, columns: list[str]) -> None:

@@ -83,7 +83,10 @@ def _query_tables(query: str) -> list[str]:
 
     try:
         tree = sqlglot.parse_one(query, read="postgres")
-    except sqlglot.errors.ParseError:
+    except (
+        sqlglot.errors.SqlglotError,
+        RecursionError,
+    ):  # a query nested past sqlglot's recursive parser too
         return []
     names = {f"{t.db or 'public'}.{t.name}" for t in tree.find_all(exp.Table) if t.name}
     return sorted(names)

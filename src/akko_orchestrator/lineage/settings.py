@@ -4,7 +4,9 @@
 Every transport but `off` is composed with a `file` transport appending each event to the project's local event
 log, which `akko lineage` reads. A consumer that is down or slow costs at most `timeout` per event and one retry:
 the provider logs a warning and the task goes on (lineage never fails a run). The API key is resolved here, into
-this process' environment only: it is never written to a file.
+this process' environment only: it is never written to a file (and, resolved, it is registered with Airflow's
+secrets masker). The event log is private (0600; its folder 0700 in the state folder): an event may quote an
+error's text.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from akko_orchestrator.config.private_logs import open_private, private_dir
 from akko_orchestrator.config.project import Project
 
 LOG_NAME = Path("lineage") / "events.jsonl"
@@ -32,7 +35,9 @@ def airflow_settings(project: Project) -> dict[str, str]:
     if settings.transport == "off":
         return {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
     log = event_log(project)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    if log == project.state_dir / LOG_NAME:
+        private_dir(log.parent)  # a folder of the project's own choosing is left as it is
+    open_private(log).close()  # the provider's file transport appends to it
     local = {"type": "file", "log_file_path": str(log), "append": True}
     transport = local
     if settings.transport in ("http", "console"):

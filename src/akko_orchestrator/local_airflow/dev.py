@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from akko_orchestrator.compiler.shims import sync_shims
+from akko_orchestrator.config.private_logs import open_private, private_dir
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.local_airflow import environment
@@ -98,7 +99,7 @@ def run_dev(project: Project, host: str, port: int, out: Console) -> None:
         _check_port(host, port)
         env = dev_environment(project, host, port)
         log_dir = project.airflow_home / "logs" / "dev"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(log_dir)
         sync_shims(project.pipelines_dir, project.dags_dir, project.root)
         password = admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
         components: list[Component] = []
@@ -220,7 +221,7 @@ def _migrate(env: dict[str, str], log_dir: Path) -> None:
     """environment.ensure_database() in a child process, so that this one never imports Airflow."""
     log_file = log_dir / "migrate.log"
     code = "from akko_orchestrator.local_airflow.environment import ensure_database; ensure_database()"
-    with log_file.open("wb") as log:
+    with open_private(log_file, truncate=True) as log:
         # Own session: Ctrl-C must not interrupt a migration half-way; the stop is handled once it is done.
         done = subprocess.run(
             [sys.executable, "-c", code],
@@ -254,7 +255,7 @@ def start_components(
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str], log_file: Path) -> Component:
-    with log_file.open("wb") as log:  # the child keeps its own descriptor
+    with open_private(log_file, truncate=True) as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", *args],
             env=env,

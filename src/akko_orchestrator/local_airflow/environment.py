@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from akko_orchestrator.config.private_logs import AIRFLOW_LOG_SETTINGS, log_folder
 from akko_orchestrator.config.project import Project
 from akko_orchestrator.local_airflow.dag_folders import (
     PATHS_VARIABLE,
@@ -80,6 +81,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
     link_dag_folders(project)
     if team_mode(project):
         sync_team_bundles(project)  # the per-team DAG bundles' shim folders (multi-team mode)
+    log_folder(home / "logs")  # Airflow's task, dag-processor and `akko dev` logs, private (also older ones)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project.dags_dir),
@@ -94,6 +96,7 @@ def airflow_environment(project: Project) -> dict[str, str]:
             "AKKO_AIRFLOW_DB", f"sqlite:///{home / 'airflow.db'}?timeout=30"
         ),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        **AIRFLOW_LOG_SETTINGS,  # task logs created 0600 in 0700 folders
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "bundles"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AKKO_PROJECT_DIR": str(project.root),

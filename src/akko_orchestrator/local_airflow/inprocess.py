@@ -1,5 +1,7 @@
 """Run one pipeline through real Airflow in this process (`dag.test()`: real DagRun, task instances, XComs,
-asset events in the metadata DB), reporting progress through an Airflow listener."""
+asset events in the metadata DB), reporting progress through an Airflow listener. The tasks run here, so the
+secrets they register with Airflow's masker (`config/secrets.py`) mask this process' output and the errors
+reported."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.config.secrets import mask_environment, redact
 from akko_orchestrator.errors import AkkoError, SpecError, SpecIssue
 from akko_orchestrator.local_airflow import environment
 from akko_orchestrator.observability.settings import start_airflow_stats
@@ -71,7 +74,7 @@ class _ProgressListener:
 
             @hookimpl
             def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-                reason = str(error) if error else "failed"
+                reason = redact(str(error)) if error else "failed"
                 outer.errors[(task_instance.task_id, getattr(task_instance, "map_index", -1))] = reason
                 outer._emit("failed", task_instance, reason)
 
@@ -113,6 +116,7 @@ def run_pipeline(
     conf: dict[str, Any] | None = None,
 ) -> RunReport:
     environment.apply(project)
+    mask_environment()  # the connections and secrets Airflow and the steps find in the environment
     start_airflow_stats()  # no scheduler or task runner does it for dag.test()
     shim = pipeline_shim(project, pipeline_id)
     dag = _load_dag(shim, pipeline_id)
@@ -135,6 +139,7 @@ def run_maintenance(project: Project, progress: ProgressCallback | None = None) 
     from akko_orchestrator.compiler.shims import sync_shims
 
     environment.apply(project)
+    mask_environment()
     sync_shims(project.pipelines_dir, project.dags_dir, project.root, dbt_graphs=False)
     shim = project.dags_dir / SHIM
     if not shim.is_file():

@@ -86,7 +86,7 @@ def planned(
     if trino is not None:
         from akko_orchestrator.maintenance.trino import statements
 
-        return todo + [sql.split(" EXECUTE ", 1)[1] for sql in statements(table, settings, trino[1])]
+        return todo + [procedure.call for procedure in statements(table, settings, trino[1])]
     from akko_orchestrator.maintenance.files import small_files
     from akko_orchestrator.maintenance.local import expirable, orphan_files
 

@@ -13,11 +13,13 @@ The stack's Trino has its minimum retentions set to AKKO's floors (stack/trino.p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from akko_orchestrator.config.maintenance import TableMaintenance, duration, size_bytes
 from akko_orchestrator.maintenance.files import small_files
 from akko_orchestrator.maintenance.report import TableReport
+from akko_orchestrator.sql.build import call, identifier, literal, named_argument, render
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -28,28 +30,60 @@ MIN_SNAPSHOTS = "history.expire.min-snapshots-to-keep"
 MAX_SNAPSHOT_AGE = "history.expire.max-snapshot-age-ms"
 
 
-def statements(table: Table, settings: TableMaintenance, catalog: str) -> list[str]:
+@dataclass(frozen=True)
+class Procedure:
+    """One `ALTER TABLE ... EXECUTE <call>`: the procedure's name, its call as Trino SQL, the whole statement."""
+
+    name: str
+    call: str
+    sql: str
+
+
+def statements(table: Table, settings: TableMaintenance, catalog: str) -> list[Procedure]:
     """The `ALTER TABLE ... EXECUTE` statements this table needs now, in order."""
     from pyiceberg.manifest import ManifestContent
 
-    name = _qualified(catalog, table)
+    namespace, name = table.name()[-2:]
     found = []
     if settings.compact is not None:
         target = size_bytes(settings.compact.target_file_size)
         if len(small_files(table, target)) >= settings.compact.min_input_files:
-            found.append(f"ALTER TABLE {name} EXECUTE optimize(file_size_threshold => '{_size(target)}')")
+            found.append(_execute(catalog, namespace, name, "optimize", file_size_threshold=f"{target}B"))
     snapshot = table.current_snapshot()
     if settings.rewrite_manifests and snapshot is not None:
         data = [m for m in snapshot.manifests(table.io) if m.content == ManifestContent.DATA]
         if len(data) > len({m.partition_spec_id for m in data}):
-            found.append(f"ALTER TABLE {name} EXECUTE optimize_manifests")
+            found.append(_execute(catalog, namespace, name, "optimize_manifests"))
     if settings.expire_snapshots is not None:
         threshold = _duration(settings.expire_snapshots.older_than)
-        found.append(f"ALTER TABLE {name} EXECUTE expire_snapshots(retention_threshold => '{threshold}')")
+        found.append(_execute(catalog, namespace, name, "expire_snapshots", retention_threshold=threshold))
     if settings.remove_orphan_files is not None:
         threshold = _duration(settings.remove_orphan_files.older_than)
-        found.append(f"ALTER TABLE {name} EXECUTE remove_orphan_files(retention_threshold => '{threshold}')")
+        found.append(_execute(catalog, namespace, name, "remove_orphan_files", retention_threshold=threshold))
     return found
+
+
+def execute_statement(catalog: str, namespace: str, name: str, procedure: str, **arguments: str) -> str:
+    """`ALTER TABLE "catalog"."namespace"."name" EXECUTE procedure(argument => 'value', ...)` as a tree.
+
+    sqlglot has no node for Trino's table procedures: the ALTER's action is a command node holding the rendered
+    call (a call node with named arguments and string literals), so every part is still a node rendered by
+    sqlglot. The procedure and argument names are Trino's, unquoted as Trino's documentation writes them (Trino
+    resolves them by their canonical, upper-cased names: a quoted lower-case name would not be found)."""
+    return _execute(catalog, namespace, name, procedure, **arguments).sql
+
+
+def _execute(catalog: str, namespace: str, name: str, procedure: str, **arguments: str) -> Procedure:
+    from sqlglot import exp
+
+    if arguments:
+        invoked = call(procedure, *[named_argument(k, literal(v)) for k, v in arguments.items()])
+    else:
+        invoked = exp.var(procedure)
+    text = render(invoked)
+    target = exp.Table(this=identifier(name), db=identifier(namespace), catalog=identifier(catalog))
+    statement = exp.Alter(this=target, kind="TABLE", actions=[exp.Command(this="EXECUTE", expression=text)])
+    return Procedure(procedure, text, render(statement))
 
 
 def run_trino(
@@ -68,14 +102,14 @@ def run_trino(
     before = {s.snapshot_id for s in table.metadata.snapshots}
     small = len(small_files(table, size_bytes(settings.compact.target_file_size))) if settings.compact else 0
     untouched = report.files_before - small
-    for sql in todo:
-        engine.query(sql, [".".join(table.name()[-2:])])
-        if "optimize(" in sql:
+    for procedure in todo:
+        engine.query(procedure.sql, [".".join(table.name()[-2:])])
+        if procedure.name == "optimize":
             table.refresh()
             report.compacted = (small, _live_files(table) - untouched)
     table.refresh()
     report.expired = len(before - {s.snapshot_id for s in table.metadata.snapshots})
-    return todo
+    return [procedure.sql for procedure in todo]
 
 
 def _live_files(table: Table) -> int:
@@ -83,17 +117,6 @@ def _live_files(table: Table) -> int:
     return int(snapshot.summary.get("total-data-files", 0)) if snapshot and snapshot.summary else 0
 
 
-def _qualified(catalog: str, table: Table) -> str:
-    from sqlglot import exp
-
-    namespace, name = table.name()[-2:]
-    return exp.table_(name, db=namespace, catalog=catalog, quoted=True).sql(dialect="trino")
-
-
 def _duration(text: str) -> str:
     """AKKO's `7d` as a Trino duration literal (Trino has no `w` unit)."""
     return f"{int(duration(text).total_seconds())}s"
-
-
-def _size(size: int) -> str:
-    return f"{size}B"

@@ -11,14 +11,18 @@ from dataclasses import dataclass, field
 
 from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.errors import SpecError, SpecIssue
-from akko_orchestrator.plan import dbt_steps
+from akko_orchestrator.plan import dbt_steps, python_module
+from akko_orchestrator.plan.column_checks import column_issues
 from akko_orchestrator.plan.deadlines import deadline_issues
 from akko_orchestrator.plan.model import Plan, PlannedStep
-from akko_orchestrator.plan.schedule import PRESETS, cron_problem
-from akko_orchestrator.plan.spark_script import script_issues
+from akko_orchestrator.plan.ordering import dependency_order, find_cycle
+from akko_orchestrator.plan.schedule import PRESETS, cron_problem, own_tables_issues
+from akko_orchestrator.plan.source_files import missing_file_issues
+from akko_orchestrator.plan.sql_parse import parsing_once, unparsed_reason
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
-from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
+from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, readable_sql_texts, sql_issue
 from akko_orchestrator.plan.statements import query_issues
+from akko_orchestrator.plan.trino_leniencies import grammar_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
@@ -36,6 +40,7 @@ class _Planner:
     tenancy: Tenancy | None = None  # akko.yaml's `teams`: what the pipeline's team may touch
     issues: list[SpecIssue] = field(default_factory=list)
     graphs: dict[str, dbt_steps.DbtGraph] = field(default_factory=dict)  # dbt step id -> its graph
+    texts: dict[int, list[SqlText]] = field(default_factory=dict)  # step index -> its SQL texts
 
     def plan(self) -> Plan:
         self._check_schedule()
@@ -50,13 +55,17 @@ class _Planner:
             self.issues.append(self.source.issue(("steps",), reason, "remove `profiles` from one step"))
         if self.engine == "embedded":
             self._check_embedded_sql()
+        self.issues += column_issues(self.pipeline, self.source, self.sql_cache, self._runs_here)
+        self.issues += missing_file_issues(self.pipeline, self.source, self._runs_here)
         if self.tenancy is not None and self.tenancy.enabled:
             from akko_orchestrator.plan.tenancy import tenancy_issues
 
             self.issues += tenancy_issues(self.pipeline, self.source, self.tenancy, reads, self.graphs)
         writers = self._writers()
         self.issues += deadline_issues(self.pipeline, self.source, self.graphs)
-        upstream = {step.id: self._upstream(step, reads[step.id], writers) for step in active}
+        self.issues += own_tables_issues(self.pipeline, self.source, self.graphs)
+        known = {s.id for s in self.pipeline.steps if self._runs_here(s)}
+        upstream = {step.id: self._upstream(step, reads[step.id], writers, known) for step in active}
         order = self._topological_order(upstream)
         if self.issues:
             raise SpecError(self.issues)
@@ -93,20 +102,21 @@ class _Planner:
 
     def _check_ids(self) -> None:
         seen: dict[str, int] = {}
+        ids = {s.id for s in self.pipeline.steps}  # one set: a 1,000-step spec would scan 1,000 lists
         for index, step in enumerate(self.pipeline.steps):
             if step.id in seen:
                 reason = f"duplicate step id '{step.id}' (first used by steps[{seen[step.id]}])"
                 hint = "step ids are Airflow task ids and must be unique in a pipeline: rename one"
                 self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
             seen.setdefault(step.id, index)
-            others = [s.id for s in self.pipeline.steps if s.id != step.id]
             for position, name in enumerate(step.after):
-                if name in others:
+                if name in ids and name != step.id:
                     continue
                 loc = ("steps", index, "after", position)
                 if name == step.id:
                     self.issues.append(self.source.issue(loc, "a step cannot wait for itself", "remove it"))
                     continue
+                others = [s.id for s in self.pipeline.steps if s.id != step.id]
                 close = _close_matches(name, others, n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(others) or 'none'}"
                 self.issues.append(self.source.issue(loc, f"unknown step '{name}' in `after`", hint))
@@ -155,20 +165,18 @@ class _Planner:
                 writers.setdefault(table, step.id)
         return writers
 
-    def _upstream(self, step: Step, reads: list[str], writers: dict[str, str]) -> list[str]:
+    def _upstream(self, step: Step, reads: list[str], writers: dict[str, str], known: set[str]) -> list[str]:
+        """What `step` waits for: the writers of what it reads, and its `after` among the `known` steps (those of
+        this profile: a step of another is simply not waited for; unknown names are `_check_ids`' issue)."""
         inferred = {writers[t] for t in reads if t in writers and writers[t] != step.id}
-        # Unknown `after` names are reported by `_check_ids`; a step of another profile is simply not waited for.
-        known = {s.id for s in self.pipeline.steps if self._runs_here(s)}
         return sorted(inferred | (set(step.after) & known) - {step.id})
 
     def _reads(self, index: int, step: Step) -> list[str]:
         checked = self._check_reads(index, step)
         if isinstance(step, DbtStep):
             return sorted(self._dbt_reads(index, step))
-        if isinstance(step, SparkStep):
-            self.issues += script_issues(self.source, index, step)
-            return sorted(set(step.inputs) | checked)
-        if isinstance(step, PythonStep):
+        if isinstance(step, SparkStep | PythonStep):  # its script or module parsed, its function callable
+            self.issues += python_module.function_issues(self.source, index, step)
             return sorted(set(step.inputs) | checked)
         if not isinstance(step, SqlStep):
             return sorted(checked)
@@ -231,7 +239,8 @@ class _Planner:
         if found.graph is None:
             return set()
         self.graphs[step.id] = found.graph
-        return set(found.graph.reads) | self._model_checks(index, step, found.graph)
+        named = dbt_steps.written_reads(folder, found.graph, self.sql_cache) - set(found.graph.tables)
+        return set(found.graph.reads) | named | self._model_checks(index, step, found.graph)
 
     def _model_checks(self, index: int, step: DbtStep, graph: dbt_steps.DbtGraph) -> set[str]:
         names = {node.name: node for node in graph.nodes}
@@ -248,35 +257,49 @@ class _Planner:
         return reads - set(graph.tables)
 
     def _check_sql(self, sql: SqlText, as_condition: bool) -> list[str]:
-        """A check's SQL parses as Trino (a condition: as a WHERE clause) and, on the embedded profile, runs on
-        DuckDB as on Trino; errors at their line and column."""
-        prefix = "SELECT 1 FROM _akko_t WHERE " if as_condition else ""
-        wrapped = SqlText(prefix + sql.text, sql.loc, sql.file, sql.display)
-        try:
-            refs = tables_read(wrapped.text)
-        except SqlSyntaxError as exc:
-            offset = max(offset_of_line(wrapped.text, exc.line, exc.column) - len(prefix), 0)
-            self.issues.append(
-                sql_issue(self.source, sql, offset, f"SQL does not parse as Trino: {exc.reason}")
-            )
+        """A check's SQL parses as Trino (a condition: as exactly one expression, sql/parse.py) and, on the
+        embedded profile, runs on DuckDB as on Trino; errors at their line and column."""
+        if as_condition:
+            self._check_condition(sql)
             return []
-        if not as_condition:
-            self.issues.extend(
-                sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
-            )
+        try:
+            refs = tables_read(sql.text)
+        except SqlSyntaxError as exc:
+            offset = offset_of_line(sql.text, exc.line, exc.column)
+            self.issues.append(sql_issue(self.source, sql, offset, unparsed_reason(exc)))
+            return []
+        self.issues.extend(sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text))
+        for i in grammar_issues(sql.text, self.engine):  # on `embedded`, in the allow-lists below
+            self.issues.append(sql_issue(self.source, sql, i.offset, i.message))
         if self.engine == "embedded":
-            for offset, message in self._embedded_issues(wrapped.text):
-                self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))
-        return [] if as_condition else [ref.qualified for ref in refs if ref.namespace]
+            for offset, message in self._embedded_issues(sql.text):
+                self.issues.append(sql_issue(self.source, sql, offset, message))
+        return [ref.qualified for ref in refs if ref.namespace]
+
+    def _check_condition(self, sql: SqlText) -> None:
+        """An `expression` is one condition on the checked row, as the check runs it (quality/checks.py)."""
+        from akko_orchestrator.sql.parse import SqlRefused, condition
+
+        try:
+            node = condition(sql.text, "`expression`")
+        except SqlRefused as exc:
+            offset = offset_of_line(sql.text, exc.line, exc.column) if exc.line else 0
+            self.issues.append(sql_issue(self.source, sql, offset, exc.reason))
+            return
+        for i in grammar_issues(sql.text, self.engine, [node]):
+            self.issues.append(sql_issue(self.source, sql, i.offset, i.message))
+        if self.engine == "embedded":
+            from akko_orchestrator.plan.sql_support import embedded_unsupported_condition
+
+            for issue in embedded_unsupported_condition(sql.text, node):
+                self.issues.append(sql_issue(self.source, sql, issue.offset, issue.message))
 
     def _sql_texts(self, index: int, step: SqlStep) -> list[SqlText]:
-        try:
-            return step_sql_texts(self.source, index, step)
-        except OSError as exc:
-            reason = f"cannot read SQL file '{step.file}': {exc.strerror or exc}"
-            hint = f"the path is relative to the spec file's folder; looked for {exc.filename}"
-            self.issues.append(self.source.issue(("steps", index, "file"), reason, hint))
-            return []
+        """The step's SQL texts, read once (a `.sql` file, its problem reported once) however many checks ask."""
+        if index not in self.texts:
+            self.texts[index], problem = readable_sql_texts(self.source, index, step)
+            self.issues += [problem] if problem is not None else []
+        return self.texts[index]
 
     def _sql_reads(self, sql: SqlText) -> list[str]:
         key = hashlib.sha256(sql.text.encode()).hexdigest()[:32]
@@ -286,12 +309,16 @@ class _Planner:
         try:
             refs = tables_read(sql.text)
         except SqlSyntaxError as exc:
-            reason = f"SQL does not parse as Trino: {exc.reason}"
             self.issues.append(
-                sql_issue(self.source, sql, offset_of_line(sql.text, exc.line, exc.column), reason)
+                sql_issue(
+                    self.source, sql, offset_of_line(sql.text, exc.line, exc.column), unparsed_reason(exc)
+                )
             )
             return []
         bad = [sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)]
+        bad += [
+            sql_issue(self.source, sql, i.offset, i.message) for i in grammar_issues(sql.text, self.engine)
+        ]
         names = []
         for ref in refs:
             if ref.catalog not in ("", LAKEHOUSE_SQL_CATALOG) or not ref.namespace:
@@ -316,34 +343,17 @@ class _Planner:
         return sql_issue(self.source, sql, ref.offset, reason, hint)
 
     def _topological_order(self, upstream: dict[str, list[str]]) -> list[str]:
-        order: list[str] = []
-        pending = list(upstream)
-        while pending:
-            ready = [s for s in pending if all(u in order for u in upstream[s])]
-            if not ready:
-                self._report_cycle(pending, upstream)
-                return order + pending
-            order.extend(ready)
-            pending = [s for s in pending if s not in ready]
-        return order
+        order, pending = dependency_order(upstream)
+        if pending:
+            self._report_cycle(find_cycle(pending, upstream))
+        return order + pending
 
-    def _report_cycle(self, pending: list[str], upstream: dict[str, list[str]]) -> None:
-        cycle = _find_cycle(pending, upstream)
+    def _report_cycle(self, cycle: list[str]) -> None:
         index = next(i for i, s in enumerate(self.pipeline.steps) if s.id == cycle[0])
         path = " -> ".join([*cycle, cycle[0]])
         reason = f"dependency cycle {path}: each step waits for the next, through a table it reads or `after`"
         hint = "remove an `after` or a table read to break the cycle"
         self.issues.append(self.source.issue(("steps", index, "id"), reason, hint))
-
-
-def _find_cycle(pending: list[str], upstream: dict[str, list[str]]) -> list[str]:
-    start = pending[0]
-    path = [start]
-    while True:
-        nxt = next(u for u in upstream[path[-1]] if u in pending)
-        if nxt in path:
-            return path[path.index(nxt) :]
-        path.append(nxt)
 
 
 def _output_table(step: Step) -> str | None:
@@ -366,7 +376,8 @@ def build_plan(
     Raises `SpecError` listing every graph, SQL or tenancy problem."""
     cache = sql_cache if sql_cache is not None else {}
     graphs = dbt_graphs or dbt_steps.stored_graph
-    return _Planner(pipeline, source, cache, profile, engine, graphs, tenancy).plan()
+    with parsing_once():  # each SQL text parsed once, whichever checks read it (plan/sql_parse.py)
+        return _Planner(pipeline, source, cache, profile, engine, graphs, tenancy).plan()
 
 
 def _close_matches(word: str, candidates, n: int = 1) -> list[str]:

@@ -8,9 +8,11 @@ graph with dbt when the project changed (`dbt/manifest.py`). Imports neither Air
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from akko_orchestrator.dbt.graph import DbtGraph, read_graph
 from akko_orchestrator.dbt.project import DbtProjectError, fingerprint, graph_path, load_project
 from akko_orchestrator.spec.models import DbtStep, Pipeline
 
+# Jinja in a model file: `{{ expression }}` (a ref, a source, a macro's output), and what renders to nothing:
+# `{% statement %}`, `{# comment #}`, `{{ config(...) }}`.
+_JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_JINJA_OTHER = re.compile(r"\{%.*?%\}|\{#.*?#\}|\{\{-?\s*config\(.*?\)\s*-?\}\}", re.DOTALL)
 STALE = "its graph is missing or older than the project: run `akko sync` (or `akko validate`), which builds it with dbt"
 
 
@@ -71,3 +77,34 @@ def display_path(spec_display: str, spec_file: Path, folder: Path, file: str) ->
     """A file of the dbt project as messages show it: relative like the spec's display path."""
     relative = os.path.relpath(folder / file, spec_file.parent)
     return os.path.normpath(os.path.join(os.path.dirname(spec_display), relative))
+
+
+def written_reads(folder: Path, graph: DbtGraph, cache: MutableMapping[str, list[str]]) -> set[str]:
+    """Lakehouse tables the selected models name in their SQL themselves (`from banking.accounts`), beside their
+    `ref()`s and `source()`s, which the graph has: they are read like sources (the step waits for their writers, its
+    team must be allowed to read them). Found on the model file's SQL with its Jinja blanked out (a `{{ ... }}`
+    becomes a placeholder name, statements and comments nothing: rendering needs dbt, which parse time must not
+    run); a file that does not parse then is left to dbt's own compile. Memoised in `cache` by the file's text."""
+    tables: set[str] = set()
+    for node in graph.nodes:
+        if node.resource_type != "model":
+            continue
+        try:
+            text = (folder / node.file).read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue
+        key = "dbt-reads:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+        if key not in cache:
+            cache[key] = _named_tables(text)
+        tables.update(cache[key])
+    return tables
+
+
+def _named_tables(model: str) -> list[str]:
+    from akko_orchestrator.plan.sql_refs import SqlSyntaxError, tables_read
+
+    sql = _JINJA_EXPRESSION.sub(" _akko_jinja ", _JINJA_OTHER.sub(" ", model))
+    try:
+        return sorted({ref.qualified for ref in tables_read(sql) if ref.namespace})
+    except SqlSyntaxError:
+        return []

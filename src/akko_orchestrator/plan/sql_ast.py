@@ -77,7 +77,14 @@ def call_name(node: Any, sql: str, tokens: list[Any]) -> str | None:
 
 
 def tokenize(sql: str) -> list[Any]:
-    """sqlglot's Trino tokens of `sql` (each with its text and start/end offsets)."""
+    """sqlglot's Trino tokens of `sql` (each with its text and start/end offsets); once per text while a plan is
+    built (plan/sql_parse.py)."""
+    from akko_orchestrator.plan.sql_parse import tokenize_once
+
+    return tokenize_once(sql, _tokenize)
+
+
+def _tokenize(sql: str) -> list[Any]:
     from sqlglot.dialects.trino import Trino
 
     return Trino().tokenize(sql)

@@ -55,7 +55,14 @@ class TableRef:
 
 
 def parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
-    """Parse one or more Trino statements; raise `SqlSyntaxError` with a position inside `sql`."""
+    """Parse one or more Trino statements; raise `SqlSyntaxError` with a position inside `sql`. Within budgets
+    (size, depth, nodes) and once per text while a plan is built: plan/sql_parse.py."""
+    from akko_orchestrator.plan.sql_parse import parse_guarded
+
+    return parse_guarded(sql, _parse_trino)
+
+
+def _parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
     import sqlglot  # deferred: parse time uses cached plans and must not pay this import
 
     try:

@@ -103,7 +103,6 @@ def embedded_unsupported(
     with it, checks that depend on a column's type run too. SQL that does not parse, or is no query, gives no issue
     (the planner reports its syntax error, plan/statements.py what is no query)."""
     from akko_orchestrator.plan.statements import QUERY_ROOTS
-    from akko_orchestrator.plan.trino_sql import not_trino
 
     try:
         statements = parse_trino(sql)
@@ -111,6 +110,22 @@ def embedded_unsupported(
         return []
     if any(type(s).__name__ not in QUERY_ROOTS for s in statements):
         return []  # not a query at all: plan/statements.py says so, and nothing of it runs
+    return _judged(sql, statements, schema)
+
+
+def embedded_unsupported_condition(text: str, condition: Any) -> list[SqlSupportIssue]:
+    """The same for a check's `expression`, parsed alone from `text` (sql/parse.py): judged as the WHERE clause
+    of a query, with offsets inside `text` (the condition's nodes keep their positions in it)."""
+    from sqlglot import exp
+
+    statement = exp.Select(expressions=[exp.Literal.number(1)]).where(condition.copy(), copy=False)
+    return _judged(text, [statement], None)
+
+
+def _judged(
+    sql: str, statements: list[Any], schema: Mapping[str, Mapping[str, str]] | None
+) -> list[SqlSupportIssue]:
+    from akko_orchestrator.plan.trino_sql import not_trino
 
     # What is not Trino at all comes first: at an offset where it is found, that is the issue to report.
     found: dict[tuple[str, int], SqlSupportIssue] = {}
@@ -122,7 +137,7 @@ def embedded_unsupported(
             if issue.offset in not_trino_at:
                 continue
             found.setdefault((issue.construct, issue.offset), issue)
-        typed = annotate(statement, schema or {})
+        typed = annotate(statement, schema or {}) if _has_typed_checks(statement) else None
         if typed is not None:
             for issue in _typed_issues(typed, sql):
                 found.setdefault((issue.construct, issue.offset), issue)
@@ -270,10 +285,15 @@ def annotate(statement: Any, schema: Mapping[str, Mapping[str, str]]) -> Any | N
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.schema import MappingSchema
 
+    from akko_orchestrator.sql.build import identifier, render
+
+    def quoted(name: str) -> str:  # sqlglot's schema parses its keys as SQL: `g -- h` would be column `g`
+        return render(identifier(name.lower()))
+
     nested: dict[str, dict[str, dict[str, str]]] = {}
     for name, columns in schema.items():
         namespace, _, table = name.rpartition(".")
-        nested.setdefault(namespace.lower(), {})[table.lower()] = {c.lower(): t for c, t in columns.items()}
+        nested.setdefault(quoted(namespace), {})[quoted(table)] = {quoted(c): t for c, t in columns.items()}
     try:
         mapping = MappingSchema(nested, dialect="trino")
         qualified = qualify(
@@ -281,8 +301,8 @@ def annotate(statement: Any, schema: Mapping[str, Mapping[str, str]]) -> Any | N
             schema=mapping,
             dialect="trino",
             validate_qualify_columns=False,
-            quote_identifiers=False,
-            identify=False,
+            quote_identifiers=True,  # a column `SELECT *` expands to is named by data: `a" FROM x --` stays one name
+            identify=False,  # names that need no quotes keep none
         )
         return annotate_types(qualified, schema=mapping, dialect="trino")
     except Exception:  # sqlglot's optimizer raises many error types; the checks then run untyped only
@@ -298,6 +318,14 @@ def _without_lakehouse_catalog(statement: Any) -> Any:
         if table.catalog.lower() == LAKEHOUSE_SQL_CATALOG:
             table.set("catalog", None)
     return statement
+
+
+def _has_typed_checks(statement: Any) -> bool:
+    """Whether `_typed_issues` has anything to look at: typing a statement (a copy, qualified) costs more than
+    parsing it, and most have no cast, subtraction or sequence."""
+    from sqlglot import exp
+
+    return statement.find(exp.Cast, exp.TryCast, exp.Sub, exp.GenerateSeries) is not None
 
 
 def _typed_issues(typed: Any, sql: str) -> list[SqlSupportIssue]:

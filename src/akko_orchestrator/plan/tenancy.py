@@ -30,6 +30,8 @@ from akko_orchestrator.spec.models import (
 )
 from akko_orchestrator.spec.yaml_source import SpecSource, format_loc
 
+CONDITION = "SELECT 1 FROM _akko_t WHERE "  # a check's `expression` parsed as a query, as the planner does
+
 
 def tenancy_issues(
     pipeline: Pipeline,
@@ -145,11 +147,24 @@ class _Located:
             self.issues.append(self.source.issue(("steps", index), *self._refuse(table)))
 
     def _dbt_reads(self, graph: DbtGraph, bad: set[str]) -> None:
-        """A source or a ref outside the step: in the model's file, at the table's name."""
+        """A source or a ref outside the step: in the model's file, at the table's name; a table a model names in
+        its SQL itself (plan/dbt_steps.py `written_reads`): in the first model file naming it."""
         for node in graph.nodes:
             for table in sorted({*node.sources, *node.refs_outside} & bad):
                 reason, hint = self._refuse(table)
                 self.issues.append(self._in_model_file(node.file, table.split(".", 1)[1], reason, hint))
+        for table in sorted(bad - self.seen):
+            file = next((n.file for n in graph.nodes if self._names(n.file, table)), None)
+            if file is not None:
+                self.issues.append(self._in_model_file(file, table, *self._refuse(table)))
+
+    def _names(self, file: str, table: str) -> bool:
+        assert isinstance(self.step, DbtStep)
+        try:
+            text = (dbt_steps.project_folder(self.source.path, self.step) / file).read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return False
+        return table in text.lower()
 
     def _check_reads(self, bad: set[str]) -> None:
         checks = [(("steps", self.index, "checks"), self.step.checks)]
@@ -164,10 +179,13 @@ class _Located:
                     self.issues.append(self.source.issue(loc, *self._refuse(check.relationships.to)))
                 if check.sql is not None:
                     self._in_sql(SqlText(check.sql, (*at, position, "sql")), bad)
+                if check.expression is not None:  # a subquery of the condition
+                    self._in_sql(SqlText(check.expression, (*at, position, "expression")), bad, CONDITION)
 
-    def _in_sql(self, sql: SqlText, bad: set[str]) -> None:
-        for offset, table in _refs(sql, bad):
-            self.issues.append(sql_issue(self.source, sql, offset, *self._refuse(table)))
+    def _in_sql(self, sql: SqlText, bad: set[str], prefix: str = "") -> None:
+        for offset, table in _refs(sql, bad, prefix):
+            at = offset - len(prefix) if offset is not None else None
+            self.issues.append(sql_issue(self.source, sql, at, *self._refuse(table)))
 
     def _in_model_file(self, file: str, word: str, reason: str, hint: str) -> SpecIssue:
         """An issue in a dbt project's file, at the first line mentioning `word` (else line 1)."""
@@ -185,8 +203,9 @@ class _Located:
         return SpecIssue(shown, line, column, format_loc(("steps", self.index, "project")), reason, hint)
 
 
-def _refs(sql: SqlText, bad: set[str]) -> list[tuple[int | None, str]]:
+def _refs(sql: SqlText, bad: set[str], prefix: str = "") -> list[tuple[int | None, str]]:
+    """The refused tables `sql` reads, at their offsets in `prefix + sql` (a condition is parsed as a query)."""
     try:
-        return [(ref.offset, ref.qualified) for ref in tables_read(sql.text) if ref.qualified in bad]
+        return [(ref.offset, ref.qualified) for ref in tables_read(prefix + sql.text) if ref.qualified in bad]
     except SqlSyntaxError:
         return []  # reported by the planner

@@ -54,6 +54,9 @@ OPAQUE = frozenset({"MatchRecognize"})
 SYMBOL_NODES = frozenset({"Placeholder", "Parameter", "PropertyEQ", "Kwarg", "Into"})
 # Operators and punctuation of Trino's grammar (a word, literal or quoted identifier is no symbol).
 SYMBOLS = words("( ) [ ] , . + - * / % || = <> != < <= > >= -> ;")
+# DuckDB's operators Trino has no use for anywhere (on `cluster` the symbol allow-list does not apply: Trino's row
+# patterns use `|`, `^`, `{}`...).
+DUCKDB_OPERATORS = words(":: == ** // ->>")
 KEYWORD = re.compile(r"[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*")  # sqlglot keeps `GROUP BY` as one token
 WORDLIKE = frozenset({"STRING", "NUMBER", "IDENTIFIER", "HEX_STRING", "BIT_STRING", "NATIONAL_STRING"})
 # The Trino way, by construct as the issue names it.
@@ -100,11 +103,35 @@ TRINO_WAY = {
 
 def not_trino(sql: str, statements: list[Any]) -> list[SqlSupportIssue]:
     """What in `statements` (parsed from `sql`) is not on the allow-list of Trino SQL."""
+    from akko_orchestrator.plan.trino_leniencies import leniencies
+
     tokens = tokenize(sql)
-    issues = _token_issues(tokens)
+    issues = (
+        _symbol_issues(tokens) + duckdb_syntax(sql, statements, tokens) + leniencies(sql, statements, tokens)
+    )
     for statement in statements:
         for node in statement.walk(prune=lambda n: type(n).__name__ in OPAQUE):
             found = _node_issue(node, sql, tokens)
+            if found is not None:
+                issues.append(found)
+    unique = {(i.construct, i.offset): i for i in reversed(issues)}  # `::` is a symbol and DuckDB syntax
+    return sorted(unique.values(), key=lambda i: i.offset)
+
+
+def duckdb_syntax(
+    sql: str, statements: list[Any], tokens: list[Any], why: str = DUCKDB_ONLY
+) -> list[SqlSupportIssue]:
+    """DuckDB's own syntax, which sqlglot reads as Trino and Trino refuses whatever the engine: `FROM t SELECT`,
+    `LIMIT m OFFSET n`, DuckDB's operators, and the DuckDB variants of Trino's clauses (`SELECT * EXCLUDE`,
+    `DISTINCT ON`, `GROUP BY ALL`, NATURAL/ASOF/SEMI/ANTI joins, a string in FROM, `SELECT INTO`)."""
+    issues = []
+    if tokens and tokens[0].text.upper() == "FROM":
+        issues.append(issue("FROM-first", tokens[0].start, why))
+    issues.extend(_offset_after_limit(tokens, why))
+    issues.extend(issue(t.text, t.start, why) for t in tokens if t.text in DUCKDB_OPERATORS)
+    for statement in statements:
+        for node in statement.walk(prune=lambda n: type(n).__name__ in OPAQUE):
+            found = _variant_issue(node, sql, why) if type(node).__name__ in SYNTAX else None
             if found is not None:
                 issues.append(found)
     return issues
@@ -119,12 +146,9 @@ def issue(construct: str, offset: int, why: str = NOT_TRINO) -> SqlSupportIssue:
 # Symbols
 
 
-def _token_issues(tokens: list[Any]) -> list[SqlSupportIssue]:
+def _symbol_issues(tokens: list[Any]) -> list[SqlSupportIssue]:
     issues = []
-    if tokens and tokens[0].text.upper() == "FROM":
-        issues.append(issue("FROM-first", tokens[0].start, DUCKDB_ONLY))
     braces = 0  # inside DuckDB's {...} struct literal, reported once at its `{`
-    issues.extend(_offset_after_limit(tokens))
     for token in tokens:
         kind, text = token.token_type.name, token.text
         if kind in WORDLIKE or KEYWORD.fullmatch(text):
@@ -138,7 +162,7 @@ def _token_issues(tokens: list[Any]) -> list[SqlSupportIssue]:
     return issues
 
 
-def _offset_after_limit(tokens: list[Any]) -> list[SqlSupportIssue]:
+def _offset_after_limit(tokens: list[Any], why: str) -> list[SqlSupportIssue]:
     """Trino writes `OFFSET n` before `LIMIT m`; DuckDB also takes `LIMIT m OFFSET n` (one query level at a time)."""
     issues, depth, limited = [], 0, set()
     for token in tokens:
@@ -151,7 +175,7 @@ def _offset_after_limit(tokens: list[Any]) -> list[SqlSupportIssue]:
         elif text == "LIMIT":
             limited.add(depth)
         elif text == "OFFSET" and depth in limited:
-            issues.append(issue("LIMIT ... OFFSET", token.start, DUCKDB_ONLY))
+            issues.append(issue("LIMIT ... OFFSET", token.start, why))
         elif text in ("UNION", "INTERSECT", "EXCEPT"):
             limited.discard(depth)
     return issues
@@ -171,7 +195,7 @@ def _node_issue(node: Any, sql: str, tokens: list[Any]) -> SqlSupportIssue | Non
         return _function_issue(node, sql, tokens)
     if kind not in SYNTAX:
         return issue(_construct_name(node), offset_of(node, sql))
-    return _variant_issue(node, sql)
+    return None  # its DuckDB variants: `duckdb_syntax`
 
 
 def _function_issue(node: Any, sql: str, tokens: list[Any]) -> SqlSupportIssue | None:
@@ -206,31 +230,31 @@ def _construct_name(node: Any) -> str:
     }.get(type(node).__name__, type(node).__name__.upper())
 
 
-def _variant_issue(node: Any, sql: str) -> SqlSupportIssue | None:
+def _variant_issue(node: Any, sql: str, why: str) -> SqlSupportIssue | None:
     """DuckDB's variants of Trino syntax, which sqlglot parses into the same classes."""
     from sqlglot import exp
 
     found = None
     if isinstance(node, exp.Star):
-        found = next((f"SELECT * {word}" for a, word in _STAR_MODIFIERS if node.args.get(a)), None)
+        found = next((label for a, label in _STAR_MODIFIERS if node.args.get(a)), None)
         if found is None and (node.args.get("rename") or node.args.get("ilike")):
             found = "SELECT * RENAME"
     elif isinstance(node, exp.Distinct) and node.args.get("on") is not None:
         found = "DISTINCT ON"
     elif isinstance(node, exp.Group) and node.args.get("all"):
-        return issue("GROUP BY ALL", _group_all_offset(node, sql), DUCKDB_ONLY)
+        return issue("GROUP BY ALL", _group_all_offset(node, sql), why)
     elif isinstance(node, exp.Select) and node.args.get("into") is not None:
-        return issue("SELECT INTO", offset_of(node.args["into"], sql), DUCKDB_ONLY)
+        return issue("SELECT INTO", offset_of(node.args["into"], sql), why)
     elif isinstance(node, exp.Join):
         found = _join_issue(node)
         if found is not None:  # at its keyword, which sqlglot keeps no position for
-            return issue(found, sql.upper().rfind(found.split()[0], 0, offset_of(node, sql)), DUCKDB_ONLY)
+            return issue(found, sql.upper().rfind(found.split()[0], 0, offset_of(node, sql)), why)
     elif isinstance(node, exp.Table):
         found = _string_table(node, sql)
     if found is None:
         return None
     where = node.this if isinstance(node, exp.Table) else node
-    return issue(found, offset_of(where, sql), DUCKDB_ONLY)
+    return issue(found, offset_of(where, sql), why)
 
 
 def _group_all_offset(group: Any, sql: str) -> int:
@@ -239,7 +263,7 @@ def _group_all_offset(group: Any, sql: str) -> int:
     return match.start() if match else 0
 
 
-_STAR_MODIFIERS = (("except_", "EXCLUDE"), ("replace", "REPLACE"))
+_STAR_MODIFIERS = (("except_", "SELECT * EXCLUDE"), ("replace", "SELECT * REPLACE"))  # (arg, construct named)
 
 
 def _join_issue(join: Any) -> str | None:

@@ -15,6 +15,7 @@ from akko_orchestrator.quality.checks import (
     CompiledCheck,
     check_name,
     compile_checks,
+    failing_count_sql,
     max_age_seconds,
     percent,
     sample_sql,
@@ -22,6 +23,7 @@ from akko_orchestrator.quality.checks import (
 from akko_orchestrator.quality.metadata import SnapshotStats, snapshot_stats
 from akko_orchestrator.quality.report import SAMPLE_ROWS, CheckReport, CheckResult
 from akko_orchestrator.spec.models import Check
+from akko_orchestrator.sql.build import render
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -154,7 +156,7 @@ def _reads(plan: CheckPlan) -> list[str]:
         if compiled.check.relationships is not None:
             reads.add(compiled.check.relationships.to)
         if compiled.statement is not None:
-            reads.update(ref.qualified for ref in tables_read(compiled.statement) if ref.namespace)
+            reads.update(ref.qualified for ref in tables_read(render(compiled.statement)) if ref.namespace)
     return sorted(reads)
 
 
@@ -177,11 +179,7 @@ def _judge(
     if kind == "freshness":
         return _freshness(check, metrics[f"{prefix}_newest"], now, base)
     if kind == "sql":
-        counted = engine.query(
-            f"SELECT count(*) AS failing FROM ({compiled.statement}) AS _akko_failing",
-            reads,
-            versions=versions,
-        )
+        counted = engine.query(failing_count_sql(compiled), reads, versions=versions)
         failing = int(counted.column(0)[0].as_py())
         observed, expected, column = f"{failing} row(s) returned", "the query returns no rows", None
     else:

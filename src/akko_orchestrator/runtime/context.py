@@ -2,9 +2,12 @@
 lazily), and the Airflow run identity recorded in every Iceberg snapshot it commits.
 
 With akko.yaml `teams`, a step of a team gets a guarded catalog (`runtime/tenancy.py`): every table it loads,
-creates, commits or drops, whoever asks (AKKO's writer, the DuckDB engine, a python step's own code through `ctx`),
-is checked against the team's namespaces first; every Airflow connection a step uses goes through `connection` /
-`allow_connection`. `platform_catalog` is the unguarded one, for AKKO's own tables (`akko.check_results`)."""
+creates, commits or drops, whoever asks (AKKO's writer, the DuckDB engine), is checked against the team's
+namespaces first; every Airflow connection a step uses goes through `connection` / `allow_connection`.
+`platform_catalog` is the unguarded one, for AKKO's own tables (`akko.check_results`).
+
+A StepContext is AKKO's own and is never handed to a step's code: python and spark functions get a `StepApi`
+(runtime/step_api.py), which leads to none of the platform objects here."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.config.project import Project
+from akko_orchestrator.config.secrets import mask_connection_id
 from akko_orchestrator.config.tenancy import TeamGuard, Tenancy
 from akko_orchestrator.lakehouse.object_store import ObjectStore
 from akko_orchestrator.lineage.recorder import StepLineage
@@ -81,6 +85,7 @@ class StepContext:
         """Raises if the step's team may not use this Airflow connection (for hooks that fetch it themselves)."""
         if self.guard is not None:
             self.guard.check_connection(conn_id)
+        mask_connection_id(conn_id)  # its secret parts masked in every log before anything fetches it
 
     def connection(self, conn_id: str) -> Any:
         """Every Airflow connection a step uses is fetched here, after its team's `connections` allow it."""

@@ -4,10 +4,15 @@ Where Spark runs: the profile's `spark.remote` (the cluster's Spark Connect), el
 project's own local server started on demand (stack/local_spark.py). Iceberg inputs are read by Spark from the
 catalog (`namespace.table` in Spark's default catalog, the lakehouse); `sources` are files of the object store or
 JDBC tables read by Spark itself, so no data passes through this process either way.
+
+The function gets `ctx` as a `StepApi` (runtime/step_api.py) and runs in the user-code scope; the Spark session it
+gets is Spark's own, as powerful as the server's catalog credentials: what it commits itself is not staged (it
+carries the run's identity, so a retry of a try that published writes nothing again). See docs/security.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import socket
 import sys
@@ -17,22 +22,31 @@ from urllib.parse import urlsplit
 
 from akko_orchestrator.config.paths import PathRule, local_files
 from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.guardrails.iceberg import user_code_scope
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.step_api import StepApi
 from akko_orchestrator.runtime.transforms import match_arguments
 from akko_orchestrator.spec.models import SparkSource, SparkStep
+from akko_orchestrator.sql.build import render, select_all
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the Spark Connect port before the step fails naming it
+# Iceberg's Spark session settings whose suffix becomes a snapshot summary property of every write in the session
+SESSION_SNAPSHOT_PROPERTY = "spark.sql.iceberg.snapshot-property."
 
 
 def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteResult | dict[str, Any]:
     step = planned.step
     assert isinstance(step, SparkStep)
-    function = load_function(spec_file.parent / step.script, step.function)
+    previous = _published_earlier(ctx, step)
+    if previous is not None:
+        return previous
+    with user_code_scope(f"{ctx.pipeline_id}.{ctx.step_id}"):
+        function = load_function(spec_file.parent / step.script, step.function)
     check_sources(ctx, step)  # a refused path fails before a Spark server is started or reached
     remote = spark_remote(ctx)
     spark = connect(remote, ctx.project.profile_name)
@@ -40,11 +54,14 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
         before, columns = _current(ctx, step)
         inputs = {table: spark.table(table) for table in step.inputs}
         sources = {name: read_source(spark, ctx, source) for name, source in step.sources.items()}
-        available = {"spark": spark, "inputs": inputs, "ctx": ctx, **sources}
+        available = {"spark": spark, "inputs": inputs, "ctx": StepApi(ctx), **sources}
         for table, frame in inputs.items():
             available[table.split(".", 1)[1]] = frame
-        value = function(
-            **match_arguments(function, f"{step.script}:{step.function}", available, step.params)
+        value = _call(
+            ctx,
+            spark,
+            function,
+            match_arguments(function, f"{step.script}:{step.function}", available, step.params),
         )
         return _finish(ctx, spark, step, value, before, columns)
     except Exception as exc:
@@ -55,6 +72,46 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
         raise
     finally:
         spark.stop()
+
+
+def _published_earlier(ctx: StepContext, step: SparkStep) -> WriteResult | None:
+    """An earlier try of this Airflow run published the output (AKKO's write, or the function's own commits, which
+    carry the run's identity: `_call`): nothing runs or is written again, as `publish.guarded_write` does."""
+    if step.output is None:
+        return None
+    from akko_orchestrator.runtime.publish import already_published
+
+    previous = already_published(ctx, step.output)
+    if previous is not None:
+        output = step.output
+        ctx.lineage.wrote(
+            output.table, previous.snapshot_id, rows=previous.rows, mode=output.mode, already_published=True
+        )
+    return previous
+
+
+def _call(ctx: StepContext, spark: SparkSession, function: Any, arguments: dict[str, Any]) -> Any:
+    """The step's function, in the user-code scope (no pyiceberg commit in this process). Spark commits in its
+    own server, out of that scope's sight: the session carries the run's identity meanwhile, so a table the
+    function commits itself records pipeline, step, run and try, and a retry of a try that published is found by
+    `_published_earlier`. Unset afterwards: AKKO's own writes set their snapshot properties per write."""
+    keys = {f"{SESSION_SNAPSHOT_PROPERTY}{key}": value for key, value in ctx.snapshot_properties.items()}
+    for key, value in keys.items():
+        spark.conf.set(key, value)
+    try:
+        with user_code_scope(f"{ctx.pipeline_id}.{ctx.step_id}"):
+            value = function(**arguments)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a broken session must not hide the function's own error
+            _unset(spark, keys)
+        raise
+    _unset(spark, keys)
+    return value
+
+
+def _unset(spark: SparkSession, keys: dict[str, str]) -> None:
+    for key in keys:
+        spark.conf.unset(key)
 
 
 def _summary(exc: Exception) -> str:
@@ -120,7 +177,8 @@ def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> D
     if source.jdbc is not None:
         jdbc = source.jdbc
         ctx.allow_connection(jdbc.conn_id)
-        ctx.lineage.sql_sources.append((jdbc.conn_id, jdbc.query or f"SELECT * FROM {jdbc.table}"))
+        read = jdbc.query or render(select_all(str(jdbc.table)), "postgres")
+        ctx.lineage.sql_sources.append((jdbc.conn_id, read))
         return _read_jdbc(spark, ctx, source)
     fmt = source.file_format()
     path = ctx.object_store.resolve(str(source.files))

@@ -10,12 +10,14 @@ from typing import Any
 import pyarrow as pa
 
 from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.guardrails.iceberg import user_code_scope
 from akko_orchestrator.lakehouse.arrow_io import to_arrow
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.runtime.publish import write_arrow
 from akko_orchestrator.runtime.results import format_text, json_safe, table_preview
+from akko_orchestrator.runtime.step_api import StepApi
 from akko_orchestrator.spec.models import PythonStep, SqlStep
 
 
@@ -51,17 +53,22 @@ def _check_sql_reads(ctx: StepContext, sql_text: dict[str, str]) -> None:
 
 
 def run_python(ctx: StepContext, planned: PlannedStep) -> WriteResult | dict[str, Any]:
+    """The step's function gets its inputs as Arrow and `ctx` as a `StepApi` (never this StepContext); its module's
+    import and the call run in the user-code scope (no Iceberg commit at all), and what it returns for `output` is
+    written afterwards by AKKO's writer: staged, checked, published once per run."""
     step = planned.step
     assert isinstance(step, PythonStep)
-    function = import_function(ctx, step.function)
     inputs = {name: ctx.catalog.load_table(name).scan().to_arrow() for name in step.inputs}
-    value = function(**_arguments(function, step, inputs, ctx))
+    api = StepApi(ctx)
+    with user_code_scope(f"{ctx.pipeline_id}.{ctx.step_id}"):
+        function = import_function(ctx, step.function)
+        value = function(**_arguments(function, step, inputs, api))
+        data = to_arrow(value, step.function) if step.output is not None and value is not None else None
     if step.output is not None:
-        if value is None:
+        if data is None:
             raise AkkoError(
                 f"{step.function} returned None but the step has an output table {step.output.table}"
             )
-        data = to_arrow(value, step.function)
         return write_arrow(ctx, step.output, step.checks, data)
     if isinstance(value, pa.Table):
         return {"result": table_preview(value)}
@@ -86,7 +93,7 @@ def import_function(ctx: StepContext, reference: str):
     return function
 
 
-def _arguments(function, step: PythonStep, inputs: dict[str, pa.Table], ctx: StepContext) -> dict[str, Any]:
+def _arguments(function, step: PythonStep, inputs: dict[str, pa.Table], ctx: StepApi) -> dict[str, Any]:
     """Match parameters by name: `inputs` (dict of tables), `ctx`, one table per input's short name, then params."""
     available: dict[str, Any] = {"inputs": inputs, "ctx": ctx}
     for name, table in inputs.items():

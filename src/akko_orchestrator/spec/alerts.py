@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from akko_orchestrator.spec.base import DURATION, SpecModel, TableName
+from akko_orchestrator.spec.base import ConnId, PositiveDuration, SpecModel, TableName
 
 ALERT_EVENTS = ("failure", "check_warning", "deadline_missed")
 AlertEvent = Literal["failure", "check_warning", "deadline_missed"]
@@ -23,14 +23,14 @@ class SlackTarget(SpecModel):
     """A Slack incoming webhook, through an Airflow connection of the Slack provider (`slackwebhook`) whose
     password holds the webhook token or URL."""
 
-    conn_id: str = Field(min_length=1, description="The Airflow connection of the Slack incoming webhook.")
+    conn_id: ConnId = Field(description="The Airflow connection of the Slack incoming webhook.")
 
 
 class EmailTarget(SpecModel):
     """E-mail through an Airflow SMTP connection (host, port, login, password, TLS)."""
 
     to: list[str] = Field(min_length=1, description="Recipients.")
-    conn_id: str = Field("smtp_default", min_length=1, description="The Airflow SMTP connection.")
+    conn_id: ConnId = Field("smtp_default", description="The Airflow SMTP connection.")
     from_email: str | None = Field(None, description="Sender; default: the connection's `from_email` extra.")
 
     @field_validator("to", mode="before")
@@ -103,7 +103,7 @@ class Deadline(SpecModel):
         description="`HH:MM` UTC: the first such time at or after the run's scheduled time (a manual run: when "
         "it was triggered), e.g. `06:00`.",
     )
-    within: Annotated[str, Field(pattern=DURATION)] | None = Field(
+    within: PositiveDuration | None = Field(
         None, description="A duration after the run was queued, e.g. `2h`."
     )
     table: TableName | None = Field(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from akko_orchestrator.spec.base import Duration, Identifier, SpecModel, TableName
+from akko_orchestrator.spec.base import Identifier, PositiveDuration, SpecModel, TableName
 
 CHECK_KINDS = (
     "not_null",
@@ -31,6 +32,16 @@ class AcceptedValues(SpecModel):
     column: Identifier
     values: list[Scalar] = Field(min_length=1, description="Every non-NULL value must be one of these.")
 
+    @field_validator("values")
+    @classmethod
+    def _one_kind(cls, values: list[Scalar]) -> list[Scalar]:
+        kinds = sorted({_kind(value) for value in values})
+        if len(kinds) > 1:  # `IN (1, 'a')` is a type error on Trino
+            raise ValueError(
+                f"values mix {' and '.join(kinds)}: a column holds one type; quote them all to compare as text"
+            )
+        return values
+
 
 class RangeCheck(SpecModel):
     """Inclusive bounds: numbers, or ISO dates/timestamps for date and timestamp columns."""
@@ -43,6 +54,13 @@ class RangeCheck(SpecModel):
     def _a_bound(self) -> RangeCheck:
         if self.min is None and self.max is None:
             raise ValueError("give `min`, `max` or both")
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if isinstance(bound, float) and not math.isfinite(bound):
+                raise ValueError(f"`{name}` must be a finite number (leave it out for no bound)")
+        if self.min is not None and self.max is not None:
+            problem = _bounds_problem(self.min, self.max)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
 
@@ -64,6 +82,11 @@ class RowCount(SpecModel):
             raise ValueError("give at least one of `min`, `max`, `max_shrink`, `max_growth`")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"`min` ({self.min}) is above `max` ({self.max})")
+        if self.max_shrink is not None and float(self.max_shrink.rstrip("%")) > 100:
+            raise ValueError(
+                f"`max_shrink` {self.max_shrink} is over 100%: a table cannot lose more than all its rows "
+                "(`100%` allows an empty table; give at most that)"
+            )
         return self
 
 
@@ -72,7 +95,7 @@ class Freshness(SpecModel):
     a timestamp without time zone is read as UTC)."""
 
     column: Identifier = Field(description="A timestamp or date column.")
-    max_age: Duration = Field(description="The newest value must be at most this old, e.g. `26h`.")
+    max_age: PositiveDuration = Field(description="The newest value must be at most this old, e.g. `26h`.")
 
 
 class Relationship(SpecModel):
@@ -121,3 +144,36 @@ class Check(SpecModel):
     @property
     def kind(self) -> str:
         return next(kind for kind in CHECK_KINDS if getattr(self, kind) is not None)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "booleans"
+    return "numbers" if isinstance(value, int | float) else "text"
+
+
+def _comparable(value: Bound) -> tuple[str, Any]:
+    """A bound as (its kind, a value comparable within the kind): numbers, dates and timestamps (also as ISO text,
+    which quality/checks.py writes as DATE or TIMESTAMP literals), or text."""
+    if isinstance(value, bool):
+        return "boolean", value
+    if isinstance(value, int | float):
+        return "number", value
+    if isinstance(value, datetime):
+        return "date or timestamp", value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return "date or timestamp", datetime(value.year, value.month, value.day)
+    try:
+        return "date or timestamp", datetime.fromisoformat(value.replace("T", " ")).replace(tzinfo=None)
+    except ValueError:
+        return "text", value
+
+
+def _bounds_problem(low: Bound, high: Bound) -> str | None:
+    """Why `min` and `max` cannot both hold: of different kinds, or `min` above `max` (no value would pass)."""
+    (low_kind, low_value), (high_kind, high_value) = _comparable(low), _comparable(high)
+    if low_kind != high_kind:
+        return f"`min` is a {low_kind} and `max` a {high_kind}: give both bounds of the column's type"
+    if low_value > high_value:
+        return f"`min` ({low}) is above `max` ({high}): no value can pass; swap them"
+    return None

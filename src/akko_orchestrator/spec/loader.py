@@ -118,7 +118,7 @@ def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource, root: type[B
         value = error["input"].get("kind") if isinstance(error["input"], dict) else None
         hint = _did_you_mean(str(value), _step_kinds(), always=False)
         return source.issue(
-            loc + ("kind",), f"unknown step kind {value!r}; expected one of {_kinds_text()}", hint
+            loc + ("kind",), f"unknown step kind {_shown(value)}; expected one of {_kinds_text()}", hint
         )
     if kind == "union_tag_not_found":
         return source.issue(
@@ -131,7 +131,7 @@ def _issue_for(error: dict[str, Any], loc: Loc, source: SpecSource, root: type[B
 
 
 def _did_you_mean(word: str, allowed: list[str], always: bool = True) -> str | None:
-    close = _close_matches(word, allowed, n=1)
+    close = _close_matches(word, allowed, n=1) if len(word) <= 100 else []
     if close:
         return f"did you mean `{close[0]}`?"
     return f"allowed: {', '.join(sorted(allowed))}" if always and allowed else None
@@ -183,6 +183,7 @@ _TYPE_REASONS = {
     "int_type": ("expected a whole number", None),
     "int_parsing": ("expected a whole number", None),
     "int_from_float": ("expected a whole number", None),
+    "int_parsing_size": ("expected a whole number of a sensible size", None),
     "bool_type": ("expected true or false", None),
     "bool_parsing": ("expected true or false", None),
     "date_type": ("expected a date", "write YYYY-MM-DD, e.g. 2024-01-31"),
@@ -197,13 +198,13 @@ def _reason(error: dict[str, Any]) -> tuple[str, str | None]:
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERNS:
         what, hint = _PATTERNS[ctx["pattern"]]
-        return f"{value!r} is not {what}", hint
+        return f"{_shown(value)} is not {what}", hint
     if kind in _TYPE_REASONS:
         reason, hint = _TYPE_REASONS[kind]
         return f"{reason}, got {_describe(value)}", hint
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"{value!r} is not allowed; expected {ctx.get('expected')}", _did_you_mean(
+        return f"{_shown(value)} is not allowed; expected {ctx.get('expected')}", _did_you_mean(
             str(value), options, always=False
         )
     if kind == "too_short" and ctx.get("min_length") == 1:
@@ -214,7 +215,13 @@ def _reason(error: dict[str, Any]) -> tuple[str, str | None]:
 def _describe(value: Any) -> str:
     """`text 'abc'`, `a number 5`; containers by kind only (their content is elsewhere in the file)."""
     kind = _kind_of(value)
-    return kind if value is None or isinstance(value, dict | list) else f"{kind} {value!r}"
+    return kind if value is None or isinstance(value, dict | list) else f"{kind} {_shown(value)}"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as quoted in a message: its repr, cut to `limit` characters (a spec may hold a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 12]}... ({len(text):,} characters)"
 
 
 def _kind_of(value: Any) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from akko_orchestrator.spec.alerts import AlertRule, Deadline
 from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
@@ -20,10 +19,14 @@ from akko_orchestrator.spec.base import (  # noqa: F401 - re-exported
     IDENT,
     PARTITION,
     TABLE,
+    ConnId,
     Duration,
     Identifier,
+    PositiveDuration,
     SpecModel,
     TableName,
+    Timeout,
+    argument_clashes,
     duration_seconds,
     file_format,
 )
@@ -37,35 +40,15 @@ from akko_orchestrator.spec.checks import (  # noqa: F401 - re-exported
     Relationship,
     RowCount,
 )
-
-
-class Output(SpecModel):
-    """Where a step's result goes: one Iceberg table, written in one atomic commit."""
-
-    table: TableName
-    mode: Literal["append", "overwrite", "merge"] = Field(
-        "append", description="append rows, overwrite the whole table, or merge (upsert) on `keys`."
-    )
-    keys: list[Identifier] = Field(default_factory=list, description="Key columns for `merge`.")
-    partition_by: list[Annotated[str, Field(pattern=PARTITION)]] = Field(
-        default_factory=list,
-        description="Partition spec used when the table is created: `col`, `day(ts)`, `bucket(16, id)`...",
-    )
-
-    @model_validator(mode="after")
-    def _merge_needs_keys(self) -> Output:
-        if self.mode == "merge" and not self.keys:
-            raise ValueError("mode 'merge' needs `keys` (the columns that identify a row)")
-        if self.keys and self.mode != "merge":
-            raise ValueError(f"`keys` only applies to mode 'merge', not '{self.mode}'")
-        return self
+from akko_orchestrator.spec.outputs import Output  # noqa: F401 - re-exported
+from akko_orchestrator.spec.secret_values import secret_in_param, secret_in_url
 
 
 class HttpSource(SpecModel):
     """A JSON HTTP API. Credentials live in the Airflow connection, never in the spec."""
 
     url: str | None = Field(None, description="Full URL (no credentials); or use `conn_id` + `endpoint`.")
-    conn_id: str | None = Field(None, description="Airflow HTTP connection holding host and auth.")
+    conn_id: ConnId | None = Field(None, description="Airflow HTTP connection holding host and auth.")
     endpoint: str = ""
     params: dict[str, str] = Field(default_factory=dict)
     records: str | None = Field(None, description="Dotted path to the list of records in the response.")
@@ -73,12 +56,19 @@ class HttpSource(SpecModel):
     @field_validator("url")
     @classmethod
     def _no_credentials(cls, url: str | None) -> str | None:
-        if url is not None and "@" in urlsplit(url if "//" in url else f"//{url}").netloc:
-            raise ValueError(
-                "credentials do not belong in a spec: remove `user:password@` and use `conn_id`, "
-                "an Airflow HTTP connection holding them"
-            )
+        problem = secret_in_url(url) if url is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return url
+
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, params: dict[str, str]) -> dict[str, str]:
+        for name, value in params.items():
+            problem = secret_in_param(name, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return params
 
     @model_validator(mode="after")
     def _one_target(self) -> HttpSource:
@@ -90,8 +80,15 @@ class HttpSource(SpecModel):
 class SqlSource(SpecModel):
     """A query over an Airflow connection (e.g. PostgreSQL)."""
 
-    conn_id: str
+    conn_id: ConnId
     query: str
+
+    @field_validator("query")
+    @classmethod
+    def _a_query(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("must not be empty: give the query the connection's database runs")
+        return query
 
 
 class IngestSource(SpecModel):
@@ -154,9 +151,10 @@ class StepBase(SpecModel):
     )
     retries: int | None = Field(None, ge=0, le=20)
     retry_delay: Duration | None = None
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     profiles: list[Identifier] | None = Field(
         None,
+        min_length=1,
         description="Run this step only on these profiles of akko.yaml (default: every profile), e.g. a Spark "
         "transform on `cluster` beside its SQL equivalent on `local`.",
     )
@@ -182,7 +180,9 @@ class SqlStep(StepBase):
     sql: str | None = Field(None, description="Inline Trino SQL.")
     file: str | None = Field(None, description="A .sql file, relative to the spec file.")
     queries: dict[Identifier, str] | None = Field(
-        None, description="Named verification queries (no `output`); results are logged and returned."
+        None,
+        min_length=1,
+        description="Named verification queries (no `output`); results are logged and returned.",
     )
     output: Output | None = None
 
@@ -207,14 +207,28 @@ class PythonStep(StepBase):
     params: dict[str, Any] = Field(default_factory=dict, description="Extra keyword arguments (JSON values).")
     output: Output | None = None
 
+    @model_validator(mode="after")
+    def _names_are_distinct(self) -> PythonStep:
+        clash = argument_clashes(self.inputs, {}, self.params, reserved=("inputs", "ctx"))
+        if clash:
+            raise ValueError(clash)
+        return self
+
 
 class JdbcSource(SpecModel):
     """A database table or query read by Spark over JDBC; host, database and credentials come from the Airflow
     connection (PostgreSQL)."""
 
-    conn_id: str
+    conn_id: ConnId
     table: str | None = Field(None, description="`schema.table` in the source database.")
     query: str | None = Field(None, description="A query run by the source database instead of a table.")
+
+    @field_validator("table", "query")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> JdbcSource:
@@ -271,10 +285,9 @@ class SparkStep(StepBase):
 
     @model_validator(mode="after")
     def _names_are_distinct(self) -> SparkStep:
-        short = {table.split(".", 1)[1] for table in self.inputs}
-        clash = sorted((short & set(self.sources)) | ((short | set(self.sources)) & set(self.params)))
+        clash = argument_clashes(self.inputs, self.sources, self.params, reserved=("spark", "inputs", "ctx"))
         if clash:
-            raise ValueError(f"argument names used twice (inputs, sources, params): {', '.join(clash)}")
+            raise ValueError(clash)
         return self
 
 
@@ -335,7 +348,7 @@ class AssetSchedule(SpecModel):
 class Defaults(SpecModel):
     retries: int = Field(0, ge=0, le=20)
     retry_delay: Duration = "30s"
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
 
 
 class Pipeline(SpecModel):
@@ -356,6 +369,7 @@ class Pipeline(SpecModel):
     max_active_runs: int = Field(1, ge=1)
     profiles: list[Identifier] | None = Field(
         None,
+        min_length=1,
         description="Profiles of akko.yaml this pipeline exists on (default: every profile), e.g. a replication "
         "from the cluster's operational database.",
     )
@@ -376,3 +390,12 @@ class Pipeline(SpecModel):
     @classmethod
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         return sorted(set(tags))
+
+    @field_validator("max_active_runs")
+    @classmethod
+    def _continuous_runs_one(cls, runs: int, info: ValidationInfo) -> int:
+        if info.data.get("schedule") == "@continuous" and runs > 1:  # Airflow's DAG would refuse to load
+            raise ValueError(
+                "`@continuous` runs one run at a time: set `max_active_runs: 1` (or leave it out)"
+            )
+        return runs

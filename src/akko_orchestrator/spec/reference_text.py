@@ -112,8 +112,18 @@ RULES: dict[str, list[str]] = {
         "`schedule` is `manual` (no schedule), a 5-field cron expression, an Airflow preset "
         "(`@once`, `@continuous`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, "
         "`@annually`), or an asset schedule `{on: [tables]}`.",
+        "A cron expression must fire (`0 0 31 2 *` never does); an asset schedule must not name a table the "
+        "pipeline writes itself (each run's write would start the next run).",
+        "`profiles` (of the pipeline or a step) lists at least one profile: leave it out to run everywhere.",
+        "`@continuous` runs one run at a time: `max_active_runs` stays 1.",
+        "Every `conn_id` (sources, alert targets) is the name of an Airflow connection: a URI, a value with "
+        "`@` or spaces, or one that looks like a token or key is refused (the connection holds the secret).",
+        "A deadline's `within` is longer than zero.",
     ],
-    "Defaults": ["A step's own `retries`, `retry_delay` and `timeout` override these."],
+    "Defaults": [
+        "A step's own `retries`, `retry_delay` and `timeout` override these.",
+        "A `timeout` is at least `1s`: Airflow reads `0s` as no timeout at all. Leave `timeout` out for none.",
+    ],
     "AssetSchedule": [
         "Each table is the Airflow asset `iceberg://<lakehouse>/<namespace>/<table>`; AKKO steps that write the "
         "table emit its asset events.",
@@ -127,10 +137,15 @@ RULES: dict[str, list[str]] = {
         "(`.csv`, `.parquet`, `.json`, `.jsonl`, `.ndjson`).",
         "`files`: `raw/x/*.csv` is a key in the profile's object store, `./data/*.json` is relative to the "
         "project folder, `s3://...` or `file:///...` are used as given.",
+        "`files` relative to the project folder (`./data/*.csv`) must match a file when the spec is validated "
+        "and parsed (object-store keys and URIs may appear later: not judged).",
     ],
     "HttpSource": [
         "Give exactly one of `url` or `conn_id`.",
-        "A `url` must not hold credentials (`user:password@host`): keep them in an Airflow connection.",
+        "A `url` must not hold credentials (`user:password@host`, a query parameter named like one such as "
+        "`api_key` or `token`, a known service's token or a webhook in its path): keep them in an Airflow "
+        "connection; `params` named like a credential are refused too (send it as a header from the "
+        "connection's extra).",
         "The response must be a JSON list of objects, or hold one at the dotted path `records`.",
     ],
     "SqlStep": [
@@ -138,24 +153,54 @@ RULES: dict[str, list[str]] = {
         "`queries` are verification queries: they cannot have an `output`.",
         "SQL is Trino SQL. Tables are written `namespace.table` (or `iceberg.namespace.table`); other catalogs "
         "are refused: ingest their data first. Every table read makes this step run after the step writing it.",
+        "What sqlglot and DuckDB accept but Trino's grammar refuses is refused on every profile, at its "
+        "character, with the Trino way: a trailing comma (`SELECT a, b, FROM`), `LIMIT m, n`, `LIMIT n%`, "
+        "`INTERVAL 1 DAY`, `IS TRUE`, `ISNULL`, `AS 'alias'`, `ORDER BY ALL`, `UNION BY NAME`, `AS "
+        "MATERIALIZED`, `IN ()`, `IN [...]`, `JOIN` without ON or USING, `FROM t SELECT`, `SELECT * EXCLUDE`, "
+        "`::`...",
+        "`queries` holds at least one query.",
     ],
     "PythonStep": [
-        "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step "
-        "context), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
-        "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts.",
+        "Arguments are matched by parameter name: `inputs` (every input table, by name), `ctx` (the step's API, "
+        "below), one Arrow table per input's short name (`sales` for `demo.sales`), then `params`.",
+        "With `output`, the function returns a pyarrow Table, a pandas or polars DataFrame, or a list of dicts: "
+        "AKKO writes it after the function returned, with the step's checks, once per Airflow run (a retry never "
+        "writes it twice).",
+        "`ctx` offers `pipeline_id`, `step_id`, `run_id`, `try_number`, `map_index`, `team`, `params` (the run's "
+        "`--conf`), `log`; `catalog` (read-only: `load_table(name).scan().to_arrow()`, `table_exists`, "
+        "`list_tables`, `list_namespaces`, tables of the namespaces the team may read); `query(sql)` (one Trino "
+        "SQL query of those tables, on the step's engine); `object_store` (`write_bytes`, `write_csv`, "
+        "`read_bytes`, `exists`, `list`, `delete` by key, inside the team's `files` folders, never `_akko/`); "
+        "`connection(conn_id)` and `allow_connection(conn_id)` (the team's Airflow connections).",
+        "A step's code writes no table itself: while it runs, an Iceberg commit (through `ctx` or a catalog it "
+        "opens) is refused, and the step fails without retry. The code runs in the worker's process: it is "
+        "trusted code (docs/security.md).",
+        "`akko validate` and the DAG processor find the module as the step imports it (akko.yaml's "
+        "`python_path`, then installed packages) and parse it without importing it: a module found nowhere, a "
+        "syntax error (at its line in the module), a missing function, an `async` function, `*args`, a "
+        "positional-only parameter, or a required parameter nothing provides are refused.",
+        "Input short names and `params` keys are distinct; `inputs` and `ctx` are reserved.",
     ],
     "SparkStep": [
-        "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`.",
+        "The script is a file relative to the spec; `akko validate` checks it compiles and defines `function`, "
+        "whose parameters AKKO can fill (as for `python` steps: no `async`, `*args` or positional-only "
+        "parameter, every required one provided).",
         "Arguments are matched by parameter name: `spark` (the session), `inputs` (every input table, by name), "
-        "`ctx`, one DataFrame per input's short name (`sales` for `demo.sales`), one per `sources` key, then "
-        "`params`.",
+        "`ctx` (the step's API, as for python steps), one DataFrame per input's short name (`sales` for "
+        "`demo.sales`), one per `sources` key, then `params`.",
         "Spark runs on the profile's `spark.remote`; on the embedded profile without one, AKKO starts a local "
         "Spark Connect server on the embedded catalog the first time (Java 17/21) and keeps it for later steps.",
         "A returned DataFrame is written by Spark itself (one Iceberg commit: create-as-select, append, "
         "overwrite, or MERGE INTO on `keys`); a function returning None must have committed to `output` itself.",
+        "While the function runs, the Spark session carries the run's identity: what it commits itself is "
+        "recorded with pipeline, step, run and try, and a retry of a try that published runs nothing again. "
+        "Such a commit is not staged: it is visible at once and has no checks (return a DataFrame for that).",
     ],
     "Check": [
         "Give exactly one check kind per item, plus optional `name` and `severity`.",
+        "Arguments that cannot work are refused: `range` bounds of different kinds, or `min` above `max`, or "
+        "not finite; `row_count.max_shrink` over 100%; `freshness.max_age` of zero; `accepted_values` mixing "
+        "numbers, text and booleans.",
         "Check names (default: the kind and its columns, e.g. `unique_order_id`, `expression_3` for the third "
         "check) must be unique in a step.",
         "A step with `checks` writes its new snapshot to the Iceberg branch `akko_audit__<pipeline>__<step>`; "
@@ -168,6 +213,12 @@ RULES: dict[str, list[str]] = {
         "`expression` and `sql` are Trino SQL, checked by `akko validate` like a step's SQL; in `sql`, name "
         "the step's own table to read the audited snapshot. Tables a check reads make the step wait for their "
         "writers.",
+        "When the output's columns are known from the spec (a `sql` step's projection, `*` expanded from the "
+        "known columns of the tables it reads; an ingest's `sql` query), every column a check names (also in "
+        "an `expression`) must be one of them, and a relationship's `field` one of its `to` table's when this "
+        "pipeline writes it; otherwise the run-time check names the check, the column and the table's columns.",
+        "A table a check reads (a relationship's `to`, a table in `sql` or in an `expression`'s subquery) must "
+        "be one the pipeline's team may read.",
         "Results go to the task log, the step's XCom (`checks`), and the lakehouse table `akko.check_results` "
         "(`akko checks PIPELINE`).",
     ],
@@ -181,6 +232,9 @@ RULES: dict[str, list[str]] = {
         "or merged on `unique_key`, seeds loaded from their CSV; each in one Iceberg commit carrying the run.",
         "A model's dbt tests and its `models.<name>.checks` run on its new snapshot before it is published "
         "(write-audit-publish): a failing `error` test leaves the table unchanged and skips downstream models.",
+        "A table a model names in its SQL itself (`from banking.accounts`, beside `ref()` and `source()`) is read "
+        "like a source: the step waits for its writer, and the pipeline's team must be allowed to read it "
+        "(refused in the model's file).",
         "`source()` and `ref()` of tables other steps write make this step wait for them. The task group is "
         "rendered from a graph `akko sync`/`akko validate` build with dbt and keep in the project's "
         "`target/akko/`; dbt never runs while Airflow parses the DAG.",
@@ -189,6 +243,9 @@ RULES: dict[str, list[str]] = {
         "Mode `merge` needs `keys`; `keys` only applies to `merge`.",
         "Each step run writes its table in exactly one atomic Iceberg commit (schema changes included).",
         "`partition_by` is applied when the step creates the table.",
+        "A partition field is given once; `bucket(N, col)` and `truncate(N, col)` take N of at least 1.",
+        "When the output's columns are known from the spec, `keys` and the columns of `partition_by` fields "
+        "must be among them.",
     ],
 }
 

@@ -17,6 +17,7 @@ from akko_orchestrator.dbt.sync import graph_builder
 from akko_orchestrator.errors import SpecError, SpecIssue
 from akko_orchestrator.plan.builder import build_plan
 from akko_orchestrator.plan.model import Plan
+from akko_orchestrator.plan.sql_parse import parsing_once
 from akko_orchestrator.plan.sql_refs import tables_read
 from akko_orchestrator.plan.sql_text import SqlText, sql_issue, step_sql_texts
 from akko_orchestrator.spec.loader import find_spec_files, load_spec
@@ -29,6 +30,7 @@ from akko_orchestrator.spec.models import (
     SqlStep,
     Step,
 )
+from akko_orchestrator.spec.project_context import ContextSpec, project_context
 from akko_orchestrator.spec.yaml_source import SpecSource
 
 
@@ -38,6 +40,7 @@ class ValidationReport:
     issues: list[SpecIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # spec files (display paths) with at least one issue
+    crashes: list[BaseException] = field(default_factory=list)  # unexpected errors (`--debug` shows them)
 
     @property
     def ok(self) -> bool:
@@ -68,36 +71,73 @@ def validate_path(
     engine: str | None = None,
 ) -> ValidationReport:
     """Validate every spec under `path` for `profile` (None: every step). `table_exists` answers for tables no
-    pipeline writes (None: skip); `known_profiles` are akko.yaml's, which steps' `profiles` must name."""
+    pipeline writes (None: skip); `known_profiles` are akko.yaml's, which steps' `profiles` must name.
+
+    The specs are judged against the whole project: the project's other specs (under akko.yaml's `pipelines`)
+    are read for what they write and their ids, and only the specs under `path` are reported on."""
     report = ValidationReport()
     sources: dict[str, SpecSource] = {}
     root = root.resolve()
     project = _project(root, profile)
-    paths = PathRule.of(project)
-    tenancy = Tenancy.of(project.config)
-    for spec in find_spec_files(path):
-        resolved = spec.resolve()
-        display = os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(spec)
-        report.files.append(display)
-        try:
-            pipeline, source = load_spec(spec, display)
-            report.add(display, _paths_outside(pipeline, source, paths))
-            report.plans[display] = build_plan(
-                pipeline,
-                source,
-                profile=profile,
-                engine=engine,
-                dbt_graphs=graph_builder(engine, compile=True),
-                tenancy=tenancy,
-            )
-            sources[display] = source
-            if known_profiles is not None:
-                report.add(display, _unknown_profiles(pipeline, source, known_profiles))
-        except SpecError as exc:
-            report.add(display, exc.issues)
-    _check_duplicate_ids(report, sources)
-    _check_tables_read(report, sources, table_exists)
+    checked = _Checked(PathRule.of(project), Tenancy.of(project.config), profile, engine, known_profiles)
+    targets = find_spec_files(path)
+    with parsing_once():  # a text read by several checks (or files) is parsed once
+        for spec in targets:
+            display = _display(spec, root)
+            report.files.append(display)
+            try:
+                _validate_file(spec, display, checked, report, sources)
+            except SpecError as exc:
+                report.add(display, exc.issues)
+            except Exception as exc:  # noqa: BLE001 - one file AKKO cannot judge never hides the others
+                report.add(display, [_failed(display, exc)])
+                report.crashes.append(exc)
+        others = project_context(project, {spec.resolve() for spec in targets}, root, profile)
+        _check_duplicate_ids(report, sources, others)
+        _check_tables_read(report, sources, table_exists, others)
     return report
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What every file is judged against."""
+
+    paths: PathRule
+    tenancy: Tenancy
+    profile: str | None
+    engine: str | None
+    known_profiles: Collection[str] | None
+
+
+def _validate_file(
+    spec: Path, display: str, checked: _Checked, report: ValidationReport, sources: dict[str, SpecSource]
+) -> None:
+    pipeline, source = load_spec(spec, display)
+    report.add(display, _paths_outside(pipeline, source, checked.paths))
+    report.plans[display] = build_plan(
+        pipeline,
+        source,
+        profile=checked.profile,
+        engine=checked.engine,
+        dbt_graphs=graph_builder(checked.engine, compile=True),
+        tenancy=checked.tenancy,
+    )
+    sources[display] = source
+    if checked.known_profiles is not None:
+        report.add(display, _unknown_profiles(pipeline, source, checked.known_profiles))
+
+
+def _display(spec: Path, root: Path) -> str:
+    resolved = spec.resolve()
+    return os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(spec)
+
+
+def _failed(display: str, exc: BaseException) -> SpecIssue:
+    """An error AKKO did not expect while judging a file: the file is invalid, the others are still judged."""
+    what = f"{type(exc).__name__}: {exc}"
+    what = what if len(what) <= 200 else what[:200] + "..."
+    reason = f"AKKO could not validate this file ({what})"
+    return SpecIssue(display, None, None, "", reason, f"`akko --debug validate {display}` shows where")
 
 
 def _project(root: Path, profile: str | None) -> Project:
@@ -149,11 +189,16 @@ def _unknown_profiles(pipeline: Pipeline, source: SpecSource, known: Collection[
     return issues
 
 
-def _check_duplicate_ids(report: ValidationReport, sources: dict[str, SpecSource]) -> None:
+def _check_duplicate_ids(
+    report: ValidationReport, sources: dict[str, SpecSource], others: list[ContextSpec]
+) -> None:
+    """The later file (in sorted order, the project's other specs included) of two with one id is invalid."""
+    ids = sorted(
+        [(d, p.pipeline.pipeline) for d, p in report.plans.items()] + [(o.display, o.id) for o in others]
+    )
     first: dict[str, str] = {}
-    for display, plan in report.plans.items():
-        pipeline_id = plan.pipeline.pipeline
-        if pipeline_id in first:
+    for display, pipeline_id in ids:
+        if pipeline_id in first and display in report.plans:
             reason = f"duplicate pipeline id '{pipeline_id}' (also in {first[pipeline_id]})"
             hint = "a pipeline id is its Airflow dag_id and must be unique: rename one"
             report.add(display, [sources[display].issue(("pipeline",), reason, hint)])
@@ -161,11 +206,15 @@ def _check_duplicate_ids(report: ValidationReport, sources: dict[str, SpecSource
 
 
 def _check_tables_read(
-    report: ValidationReport, sources: dict[str, SpecSource], table_exists: Callable[[str], bool] | None
+    report: ValidationReport,
+    sources: dict[str, SpecSource],
+    table_exists: Callable[[str], bool] | None,
+    others: list[ContextSpec],
 ) -> None:
     if table_exists is None:
         return
     written = {t for plan in report.plans.values() for t in plan.tables_written}
+    written |= {t for other in others for t in other.writes}
     for display, plan in report.plans.items():
         missing = {t for t in _tables_read(plan) if t not in written and not table_exists(t)}
         if missing:

@@ -1,7 +1,8 @@
-"""Load YAML fast (libyaml) and find the line and column of any field path on demand.
+"""Load YAML fast (libyaml's parser) and find the line and column of any field path on demand.
 
-Parse time matters (every pipeline is re-parsed by Airflow's dag-processor), so the happy path is one C-speed
-`yaml.load`; the node tree with positions is composed only when an error has to be located.
+Parse time matters (every pipeline is re-parsed by Airflow's dag-processor), so the happy path is one `yaml.load`;
+the node tree with positions is composed again only when an error has to be located. Whatever the file holds, the
+load stays within spec/yaml_safety.py's budgets (size, encoding, depth, aliases expanded, tags).
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from typing import Any
 import yaml
 
 from akko_orchestrator.errors import SpecError, SpecIssue
+from akko_orchestrator.spec.yaml_safety import (
+    BudgetedComposer,
+    YamlFileError,
+    YamlRefused,
+    load_yaml,
+    read_text,
+)
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -23,7 +31,7 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A key appears twice in one mapping (PyYAML would silently keep the last value)."""
 
 
-class SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class SpecLoader(BudgetedComposer, _BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader with YAML 1.2 booleans: `on`, `off`, `yes`, `no` stay strings (`schedule: {on: [...]}`), and
     duplicate keys refused (a second `sql:` in a step would otherwise silently replace the first)."""
 
@@ -70,13 +78,20 @@ class SpecSource:
 
     @classmethod
     def read(cls, path: Path, display_path: str | None = None) -> SpecSource:
-        text = path.read_text(encoding="utf-8")
-        source = cls(path=path, text=text)
-        source.display = display_path or str(path)
+        """The file's text and data; `SpecError` located in the file if it cannot be read as a spec's YAML."""
+        display = display_path or str(path)
         try:
-            source.data = yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
+            text = read_text(path)
+        except YamlFileError as exc:
+            raise SpecError([SpecIssue(display, exc.line, exc.column, "", exc.reason, exc.hint)]) from None
+        except OSError as exc:
+            reason = f"cannot read the file: {exc.strerror or exc}"
+            raise SpecError([SpecIssue(display, None, None, "", reason)]) from None
+        source = cls(path=path, text=text, display=display)
+        try:
+            source.data = load_yaml(text, SpecLoader)
         except yaml.YAMLError as exc:
-            raise SpecError([yaml_issue(source.display, exc)]) from None
+            raise SpecError([yaml_issue(display, exc, text)]) from None
         return source
 
     def scalar_position(self, loc: Loc, offset: int) -> tuple[int | None, int | None]:
@@ -125,6 +140,7 @@ class SpecSource:
 
 
 _YAML_HINTS = (
+    ("escape", "write the character itself, or a valid escape such as \\u00e9"),
     ("quoted scalar", "close the quote"),
     ("tab character", "indent with spaces, not tabs"),
     ("mapping values are not allowed", "quote a value that contains ': ', or fix the indentation"),
@@ -135,14 +151,23 @@ _YAML_HINTS = (
 )
 
 
-def yaml_issue(display: str, exc: yaml.YAMLError) -> SpecIssue:
+def yaml_issue(display: str, exc: yaml.YAMLError, text: str = "") -> SpecIssue:
     """A YAML syntax error as a located issue: what is wrong, where, and how to fix it."""
+    if isinstance(exc, YamlRefused):
+        mark = exc.problem_mark
+        return SpecIssue(display, mark.line + 1, mark.column + 1, "", exc.problem, exc.hint)
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character: located by its offset in `text`
+        line, col = _line_column(text, exc.position) if text else (None, None)
+        reason = f"invalid YAML: character #x{exc.character:04X} is not allowed in YAML text"
+        return SpecIssue(display, line, col, "", reason, "remove the NUL or control character")
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
     if context_mark is not None and "end of stream" in problem:
         mark = context_mark  # an unclosed quote or bracket: point where it opens, not at the end of the file
+    if "another document" in problem:  # at the second document's start
+        context, problem = None, "a second document: the file must hold one YAML document"
     reason = f"invalid YAML: {problem}" + (f" {context}" if context else "")
     hint = next((h for key, h in _YAML_HINTS if key in reason), None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -197,8 +222,10 @@ def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
 
 
 def format_loc(loc: Loc) -> str:
-    """('steps', 2, 'output', 'mode') -> 'steps[2].output.mode'."""
+    """('steps', 2, 'output', 'mode') -> 'steps[2].output.mode' (a key longer than 60 characters cut)."""
     text = ""
     for part in loc:
+        if isinstance(part, str) and len(part) > 60:
+            part = f"{part[:48]}...({len(part):,} characters)"
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text

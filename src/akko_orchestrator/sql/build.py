@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+_TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.(\d+))?)?\s*([+-]\d{2}(?::?\d{2})?|[A-Za-z][\w/+-]*)?$")
 
 
 def identifier(name: str) -> exp.Identifier:
@@ -78,13 +79,73 @@ def literal(value: Any) -> exp.Expression:
 
 
 def typed(kind: str, text: str) -> exp.Expression:
-    """`DATE '2026-01-01'`, `TIMESTAMP '...'`: a string literal cast to the type (sqlglot renders Trino's typed
-    literal form and DuckDB's alike)."""
+    """`DATE '2026-01-01'`, `TIMESTAMP '...'`: a string literal cast to the type, as sqlglot reads Trino's typed
+    literal (a timestamp's precision is its fraction's digits, as in Trino: a bare TIMESTAMP would be
+    timestamp(3) and round a microsecond bound)."""
     from sqlglot import exp
 
-    return exp.cast(exp.Literal.string(text), exp.DataType.build(kind))
+    to = exp.DataType.build(kind)
+    if to.this == exp.DataType.Type.TIMESTAMP:
+        time = _TIME.search(text)
+        if time is not None and time.group(2):  # a zone: Trino's literal is a timestamp with time zone
+            to = exp.DataType(this=exp.DataType.Type.TIMESTAMPTZ)
+        digits = len(time.group(1) or "") if time is not None else 0
+        to.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(digits))])
+    return exp.cast(exp.Literal.string(text), to)
 
 
 def render(tree: exp.Expression, dialect: str = "trino") -> str:
     """The SQL text of a tree, in the dialect of the engine that runs it."""
     return tree.sql(dialect=dialect)
+
+
+def alias(node: exp.Expression, name: str) -> exp.Alias:
+    """`node AS "name"`."""
+    from sqlglot import exp
+
+    return exp.Alias(this=node, alias=identifier(name))
+
+
+def star(table: str | None = None) -> exp.Expression:
+    """`*`, or `"table".*` for the columns of one table alias only."""
+    from sqlglot import exp
+
+    return exp.Column(this=exp.Star(), table=identifier(table)) if table else exp.Star()
+
+
+def subquery(query: exp.Expression, name: str) -> exp.Subquery:
+    """`(query) AS "name"`: a query (AKKO's own, or a user's parsed by sql/parse.py) as a table source."""
+    from sqlglot import exp
+
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=identifier(name)))
+
+
+def call(name: str, *args: exp.Expression, dialect: str = "trino") -> exp.Expression:
+    """A call of the function `name` of `dialect` on nodes: sqlglot's own node for a function it knows
+    (`count_if` -> CountIf), an anonymous call otherwise. `name` is AKKO's, never a user's."""
+    from sqlglot import exp
+
+    return exp.func(name, *args, dialect=dialect)
+
+
+def named_argument(name: str, value: exp.Expression) -> exp.Kwarg:
+    """`name => value`, a named argument of a Trino procedure (`name` is the procedure's, written as Trino's
+    documentation writes it: Trino resolves procedure arguments by their unquoted, canonical names)."""
+    from sqlglot import exp
+
+    return exp.Kwarg(this=exp.var(name), expression=value)
+
+
+def string(text: str) -> exp.Literal:
+    """A string literal, always (`literal` types ISO dates): names passed as values, e.g. to PostgreSQL's
+    `format('... %I ...', name)`."""
+    from sqlglot import exp
+
+    return exp.Literal.string(text)
+
+
+def select_all(table_name: str) -> exp.Select:
+    """`SELECT * FROM "namespace"."table"`, e.g. a query AKKO suggests (add `.where(node)` for a filter)."""
+    from sqlglot import exp
+
+    return exp.Select(expressions=[star()]).from_(table(table_name), copy=False)

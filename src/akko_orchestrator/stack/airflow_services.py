@@ -29,6 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akko_orchestrator.config.private_logs import open_private
 from akko_orchestrator.stack.airflow_component import AirflowComponent
 from akko_orchestrator.stack.base import StackPaths
 from akko_orchestrator.stack.process import (
@@ -223,7 +224,7 @@ class AirflowStack:
             return
         log_file = self.paths.service_dir("airflow-api-server") / "migrate.log"
         code = "from akko_orchestrator.local_airflow.environment import ensure_database; ensure_database()"
-        with log_file.open("wb") as log:
+        with open_private(log_file, truncate=True) as log:
             done = subprocess.run(
                 [sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT, check=False
             )

@@ -5,6 +5,11 @@ The catalog database holds Iceberg's JDBC catalog tables, created here with the 
 `JdbcUtil` (schema V1: `iceberg_type` column), the schema pyiceberg's SqlCatalog, Trino's
 `iceberg.catalog.type=jdbc` and Spark's `JdbcCatalog` all read and write; creating them up front, owned by the
 catalog role, means no client needs DDL rights and none picks its own variant.
+
+Role and database statements are sqlglot trees. sqlglot has no node for PostgreSQL's CREATE ROLE, ALTER ROLE
+... PASSWORD, CREATE DATABASE ... OWNER or CREATE SCHEMA ... AUTHORIZATION, so AKKO sends a `SELECT format(<fixed
+template>, <names and password as string literals>)` tree and psql's `\\gexec` runs its result: PostgreSQL's own
+`%I` and `%L` quote each name and the password (the template is constant text, never assembled).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from akko_orchestrator.sql.build import call, column, identifier, render, string
 from akko_orchestrator.stack.postgres_tools import Psql
 
 # Sample accounts of AKKO's banking demo in the operational database; a user's own table is never touched.
@@ -90,29 +96,75 @@ def provision_databases(psql: Psql, databases: list[Database], passwords: dict[s
     (and re-sets passwords from passwords.json)."""
     for db in databases:
         psql.execute("postgres", role_and_database_sql(db, passwords[db.role]))
-        schemas = "".join(
-            f'CREATE SCHEMA IF NOT EXISTS "{s}" AUTHORIZATION "{db.role}";\n' for s in db.schemas
-        )
-        if schemas:
-            psql.execute(db.name, schemas)
+        if db.schemas:
+            psql.execute(db.name, script(*[schema_statement(schema, db.role) for schema in db.schemas]))
     # Created as the catalog role, so it owns them (JdbcCatalog may ALTER them to upgrade the schema).
-    psql.execute(CATALOG_DB.name, f'SET ROLE "{CATALOG_DB.role}";\n{ICEBERG_CATALOG_DDL}')
+    psql.execute(CATALOG_DB.name, script(set_role(CATALOG_DB.role), ICEBERG_CATALOG_DDL))
     # The banking demo's source rows (pipelines/banking_replication.yaml), only where the table is missing.
-    psql.execute(OPERATIONAL_DB.name, f'SET ROLE "{OPERATIONAL_DB.role}";\n{BANKING_SEED}')
+    psql.execute(OPERATIONAL_DB.name, script(set_role(OPERATIONAL_DB.role), BANKING_SEED))
 
 
 def role_and_database_sql(db: Database, password: str) -> str:
     """psql script (read from stdin): create or update the role, then the database it owns (CREATE DATABASE
-    cannot run in a DO block, hence \\gexec)."""
-    literal = password.replace("'", "''")
+    cannot run in a transaction block, hence `\\gexec` for each)."""
+    from sqlglot import exp
+
     # A failing statement is logged with its text unless log_min_error_statement says otherwise: never the password.
-    return f"""
-SET log_min_error_statement TO panic;
-DO $$BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{db.role}') THEN CREATE ROLE "{db.role}" LOGIN; END IF;
-END$$;
-ALTER ROLE "{db.role}" WITH LOGIN PASSWORD '{literal}';
-SELECT 'CREATE DATABASE "{db.name}" OWNER "{db.role}"'
-WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{db.name}')\\gexec
-REVOKE CONNECT ON DATABASE "{db.name}" FROM PUBLIC;
-"""
+    quiet = exp.Set(
+        expressions=[
+            exp.SetItem(this=exp.EQ(this=column("log_min_error_statement"), expression=string("panic")))
+        ]
+    )
+    role_missing = _missing("pg_roles", "rolname", db.role)
+    database_missing = _missing("pg_database", "datname", db.name)
+    return script(
+        render(quiet, "postgres"),
+        _gexec(_formatted("CREATE ROLE %I LOGIN", db.role).where(role_missing, copy=False)),
+        _gexec(_formatted("ALTER ROLE %I WITH LOGIN PASSWORD %L", db.role, password)),
+        _gexec(
+            _formatted("CREATE DATABASE %I OWNER %I", db.name, db.role).where(database_missing, copy=False)
+        ),
+        _gexec(_formatted("REVOKE CONNECT ON DATABASE %I FROM PUBLIC", db.name)),
+    )
+
+
+def schema_statement(schema: str, owner: str) -> str:
+    """`CREATE SCHEMA IF NOT EXISTS <schema> AUTHORIZATION <owner>`, run through `\\gexec`."""
+    return _gexec(_formatted("CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I", schema, owner))
+
+
+def set_role(role: str) -> str:
+    """`SET ROLE "role"`: the statements after it run as (and create objects owned by) that role."""
+    from sqlglot import exp
+
+    return render(exp.Set(expressions=[exp.SetItem(this=identifier(role), kind="ROLE")]), "postgres")
+
+
+def script(*statements: str) -> str:
+    """A psql script of whole statements: each a rendered tree (ending `;` or `\\gexec`) or a constant script."""
+    ended = [s if s.rstrip().endswith((";", "\\gexec")) else s.rstrip() + ";" for s in statements]
+    return "\n".join(ended) + "\n"
+
+
+def _formatted(template: str, *values: str):  # -> exp.Select
+    """`SELECT format(<template>, <values>)`: the statement PostgreSQL writes, names quoted by its `%I`, text by
+    its `%L`."""
+    from sqlglot import exp
+
+    return exp.Select(
+        expressions=[call("format", string(template), *map(string, values), dialect="postgres")]
+    )
+
+
+def _missing(catalog_table: str, name_column: str, name: str):  # -> exp.Expression
+    """`NOT EXISTS (SELECT 1 FROM <catalog_table> WHERE <name_column> = <name>)`."""
+    from sqlglot import exp
+
+    found = exp.Select(expressions=[exp.Literal.number(1)]).from_(exp.Table(this=identifier(catalog_table)))
+    found = found.where(exp.EQ(this=column(name_column), expression=string(name)), copy=False)
+    return exp.Not(this=exp.Exists(this=found))
+
+
+def _gexec(select) -> str:  # noqa: ANN001 (an exp.Select)
+    """A SELECT whose one value psql runs as a statement (its `\\gexec` meta-command ends the line)."""
+    return render(select, "postgres") + " \\gexec"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from akko_orchestrator.config.private_logs import narrow, open_private
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.stack.base import ServiceStatus
 
@@ -201,7 +202,8 @@ def launch(
     it, so `down` finds a server that starts slowly."""
     if log_file.exists():
         os.replace(log_file, log_file.with_name("server.previous.log"))
-    with log_file.open("ab") as log:
+        narrow(log_file.with_name("server.previous.log"))  # one an earlier version left readable
+    with open_private(log_file) as log:  # 0600: a server's log may quote what it was given
         process = subprocess.Popen(
             command,
             cwd=cwd,

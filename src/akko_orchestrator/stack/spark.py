@@ -289,13 +289,15 @@ class SparkConnectService(Service):
 
     def _probe_catalog(self, catalog_name: str, port: int) -> float:
         """List the catalog's namespaces: Iceberg opens the JDBC catalog now (and loads its classes), so a wrong
-        URL or password fails here with the cause."""
+        URL or password fails here with the cause. Through Spark's catalog API (the catalog by name, no SQL
+        text): the session is this probe's own, stopped right after."""
         from pyspark.sql import SparkSession
 
         began = time.monotonic()
         session = SparkSession.builder.remote(remote_url(port)).create()
         try:
-            session.sql(f"SHOW NAMESPACES IN `{catalog_name}`").collect()
+            session.catalog.setCurrentCatalog(catalog_name)
+            session.catalog.listDatabases()
         except Exception as exc:  # the causes name the problem (authentication, unknown database, ...)
             raise StackError(
                 f"Spark Connect cannot open the Iceberg catalog: {_summary(str(exc))} (log: {self.log_file})"

@@ -7,14 +7,15 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import pyarrow as pa
 
-STARTED_DIR = "celery-started"  # under the state dir
+STARTED_DIR = "celery-started"  # under the state dir (AKKO_STATE_DIR: a step's code gets no project settings)
 
 
 def slow_rows(ctx) -> pa.Table:
-    marks = ctx.project.state_dir / STARTED_DIR
+    marks = Path(os.environ["AKKO_STATE_DIR"]) / STARTED_DIR
     marks.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{ctx.run_id}.{ctx.try_number}")
     info = {"worker": os.environ.get("AKKO_CELERY_WORKER"), "pid": os.getpid(), "try": ctx.try_number}
