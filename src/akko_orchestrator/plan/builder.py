@@ -17,6 +17,7 @@ from akko_orchestrator.plan.model import Plan, PlannedStep
 from akko_orchestrator.plan.schedule import PRESETS, cron_problem
 from akko_orchestrator.plan.spark_script import script_issues
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
+from akko_orchestrator.plan.sql_sources import check_source_issues as sources
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, sql_issue, step_sql_texts
 from akko_orchestrator.plan.statements import query_issues
 from akko_orchestrator.spec.models import Check, DbtStep, Pipeline, PythonStep, SparkStep, SqlStep, Step
@@ -264,6 +265,9 @@ class _Planner:
             self.issues.extend(
                 sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text)
             )
+        self.issues += [
+            sql_issue(self.source, sql, i.offset, i.message) for i in sources(sql.text, as_condition)
+        ]
         if self.engine == "embedded":
             for offset, message in self._embedded_issues(wrapped.text):
                 self.issues.append(sql_issue(self.source, sql, max(offset - len(prefix), 0), message))

@@ -53,9 +53,12 @@ def statement_kinds(sql: str) -> list[tuple[str, int]]:
 
 
 def query_issues(sql: str) -> list[SqlSupportIssue]:
-    """A step's SQL must be exactly one query; raises `SqlSyntaxError` when it does not parse."""
+    """A step's SQL must be exactly one query, reading tables only (no table function, no name DuckDB would read
+    as a file: plan/sql_sources.py); raises `SqlSyntaxError` when it does not parse."""
+    from akko_orchestrator.plan.sql_sources import source_issues
+
     kinds = statement_kinds(sql)
-    issues = []
+    issues = source_issues(sql)
     if len(kinds) > 1:
         why = "a second statement: a step's SQL is one query, whose result AKKO writes"
         issues.append(SqlSupportIssue("statement 2", why, kinds[1][1]))
