@@ -158,7 +158,7 @@ class DuckDBEngine(SqlEngine):
             if snapshot_id is not None:
                 fields = _snapshot_schema(loaded, name, snapshot_id).fields
             for statement in _view_statements(name, loaded.metadata_location, snapshot_id):
-                gate.register(self.con, render(statement, "duckdb"))
+                gate.register(self.con, statement)
             schema[name] = {field.name: trino_type(field.field_type) for field in fields}
         return schema
 

@@ -19,9 +19,11 @@ from collections.abc import Iterator, Set
 from typing import TYPE_CHECKING, Any
 
 from akko_orchestrator.errors import AkkoError
+from akko_orchestrator.sql.build import render
 
 if TYPE_CHECKING:
     import duckdb
+    from sqlglot import exp
 
 # DuckDB's parse tree (json_serialize_sql): table references it may hold. An UNNEST (Trino's, transpiled) is a table
 # function of DuckDB's; every other table function, SHOW/DESCRIBE/SUMMARIZE (SHOW_REF) and anything unknown is not.
@@ -55,11 +57,40 @@ def relation(con: duckdb.DuckDBPyConnection, text: str, views: Set[str]) -> duck
     return con.sql(_query(con, text, views))
 
 
-def register(con: duckdb.DuckDBPyConnection, text: str) -> None:
-    """Run AKKO's own CREATE SCHEMA / CREATE VIEW of a table it registers for a query."""
+def register(con: duckdb.DuckDBPyConnection, statement: exp.Expression) -> None:
+    """Run AKKO's registration of a table it reads: `CREATE SCHEMA IF NOT EXISTS "ns"` or `CREATE OR REPLACE VIEW
+    "ns"."t" AS SELECT * FROM iceberg_scan('<metadata>'[, snapshot_from_id = <id>])`, given as the tree the engine
+    built; nothing else is created."""
     import duckdb
 
+    if not _registration(statement):
+        raise Refused("the embedded engine creates only the schemas and views of the tables a query reads")
+    text = render(statement, "duckdb")
     con.execute(_one(con, text, duckdb.StatementType.CREATE, "registering a table"))
+
+
+def _registration(statement: Any) -> bool:
+    from sqlglot import exp
+
+    if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Table):
+        return False
+    kind = str(statement.args.get("kind") or "").upper()
+    if kind == "SCHEMA":
+        return statement.expression is None
+    scan = statement.expression
+    if kind != "VIEW" or not isinstance(scan, exp.Select) or len(scan.expressions) != 1:
+        return False
+    source = scan.args.get("from_")
+    call = source.this.this if source is not None and isinstance(source.this, exp.Table) else None
+    if (
+        not isinstance(scan.expressions[0], exp.Star)
+        or not isinstance(call, exp.Anonymous)
+        or scan.args.get("joins")
+    ):
+        return False
+    arguments = call.expressions
+    pinned = all(isinstance(a, exp.EQ) and isinstance(a.expression, exp.Literal) for a in arguments[1:])
+    return call.name.lower() == "iceberg_scan" and isinstance(arguments[0], exp.Literal) and pinned
 
 
 def _query(con: duckdb.DuckDBPyConnection, text: str, views: Set[str]) -> Any:
