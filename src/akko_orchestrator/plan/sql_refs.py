@@ -176,7 +176,7 @@ def tables_read(sql: str) -> list[TableRef]:
 
     refs: dict[tuple[str, str, str], TableRef] = {}
     for statement in parse_trino(sql):
-        for table in real_sources(statement):
+        for table in real_sources(statement, copy=False):
             if not table.name:
                 continue
             ref = TableRef(table.catalog.lower(), table.db.lower(), table.name.lower(), _offset(table))

@@ -48,16 +48,16 @@ _IN_CONDITION = (
 )
 
 
-def real_sources(statement: Any, dialect: str = "trino") -> list[Any]:
+def real_sources(statement: Any, dialect: str = "trino", copy: bool = True) -> list[Any]:
     """The table sources (sqlglot `Table` nodes) of a parsed statement that are not CTEs visible where they are
-    named, in tree order. Judged on a copy with identifiers normalized as `dialect` compares them; the nodes
-    returned are that copy's (positions kept)."""
+    named, in tree order. Judged with identifiers normalized as `dialect` compares them: on a copy (its nodes are
+    returned, positions kept), or with `copy=False` on `statement` itself (a tree only the caller holds)."""
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
     from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
     from sqlglot.optimizer.scope import traverse_scope
 
-    tree = normalize_identifiers(statement.copy(), dialect=dialect)
+    tree = normalize_identifiers(statement.copy() if copy else statement, dialect=dialect)
     tables = list(tree.find_all(exp.Table))
     try:
         real = {
@@ -96,20 +96,22 @@ def category(table: Any) -> str | None:
     return None
 
 
-def source_issues(sql: str, categories: Iterable[str] = (PATH,)) -> list[SqlSupportIssue]:
+def source_issues(
+    sql: str, categories: Iterable[str] = (PATH,), statements: list[Any] | None = None
+) -> list[SqlSupportIssue]:
     """The table sources of `sql` breaking one of `categories`, at the source's name; none if `sql` does not parse
-    (its syntax error is reported elsewhere). By default what no other check reports: a name of a lakehouse table's
+    (its syntax error is reported elsewhere; `statements`: `sql` already parsed). By default what no other check reports: a name of a lakehouse table's
     form with a part that is no plain identifier. A name without namespace or in another catalog is reported where
     the tables read are listed (plan/builder.py), a table function by the Trino allow-list on the embedded profile
     (plan/trino_sql.py) and by Trino itself on a cluster."""
     wanted = set(categories)
     try:
-        statements = parse_trino(sql)
+        statements = statements if statements is not None else parse_trino(sql)
     except SqlSyntaxError:
         return []
     issues = []
     for statement in statements:
-        for table in real_sources(statement):
+        for table in real_sources(statement, copy=False):
             broken = category(table)
             if broken in wanted:
                 issues.append(_issue(table, sql, broken, _WHY[broken]))
@@ -127,7 +129,7 @@ def check_source_issues(sql: str, condition: bool) -> list[SqlSupportIssue]:
     except (SqlSyntaxError, ValueError):
         return []  # reported by the planner
     issues = []
-    for table in real_sources(statement):
+    for table in real_sources(statement, copy=False):
         if _is_condition_table(table):
             continue
         broken = category(table)
