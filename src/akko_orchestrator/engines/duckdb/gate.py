@@ -70,27 +70,45 @@ def register(con: duckdb.DuckDBPyConnection, statement: exp.Expression) -> None:
 
 
 def _registration(statement: Any) -> bool:
+    """`statement` is exactly one of the two shapes `register` runs (nothing more in it: no WHERE, join, alias...)."""
     from sqlglot import exp
 
-    if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Table):
+    if not isinstance(statement, exp.Create) or not _only(
+        statement, "this", "kind", "exists", "replace", "expression"
+    ):
         return False
     kind = str(statement.args.get("kind") or "").upper()
     if kind == "SCHEMA":
-        return statement.expression is None
+        return _name(statement.this, parts=1) and statement.expression is None
     scan = statement.expression
-    if kind != "VIEW" or not isinstance(scan, exp.Select) or len(scan.expressions) != 1:
+    if kind != "VIEW" or not _name(statement.this, parts=2) or not isinstance(scan, exp.Select):
         return False
     source = scan.args.get("from_")
-    call = source.this.this if source is not None and isinstance(source.this, exp.Table) else None
-    if (
-        not isinstance(scan.expressions[0], exp.Star)
-        or not isinstance(call, exp.Anonymous)
-        or scan.args.get("joins")
-    ):
+    table = source.this if isinstance(source, exp.From) and _only(source, "this") else None
+    call = table.this if isinstance(table, exp.Table) and _only(table, "this") else None
+    if not _only(scan, "expressions", "from_") or [type(e) for e in scan.expressions] != [exp.Star]:
         return False
-    arguments = call.expressions
-    pinned = all(isinstance(a, exp.EQ) and isinstance(a.expression, exp.Literal) for a in arguments[1:])
-    return call.name.lower() == "iceberg_scan" and isinstance(arguments[0], exp.Literal) and pinned
+    if not isinstance(call, exp.Anonymous) or call.name.lower() != "iceberg_scan" or not call.expressions:
+        return False
+    location, *pins = call.expressions
+    pinned = all(isinstance(p, exp.EQ) and isinstance(p.expression, exp.Literal) for p in pins)
+    return isinstance(location, exp.Literal) and location.is_string and pinned
+
+
+def _only(node: Any, *keys: str) -> bool:
+    return all(key in keys for key, value in node.args.items() if value)
+
+
+def _name(table: Any, parts: int) -> bool:
+    """A table of `parts` quoted identifiers and nothing else."""
+    from sqlglot import exp
+
+    return (
+        isinstance(table, exp.Table)
+        and _only(table, "this", "db")
+        and len(table.parts) == parts
+        and all(isinstance(p, exp.Identifier) for p in table.parts)
+    )
 
 
 def _query(con: duckdb.DuckDBPyConnection, text: str, views: Set[str]) -> Any:
