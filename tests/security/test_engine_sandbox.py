@@ -236,6 +236,9 @@ def test_each_run_time_layer_holds_alone(
     monkeypatch.setattr(sources, "unregistered", lambda _tree, _views, _dialect="duckdb": [])
     with pytest.raises(gate.Refused, match="reads only the lakehouse tables the query names"):
         demo.query(sql, ["demo.sales"])
+    # a view an earlier query registered in the same database is not this query's
+    with pytest.raises(gate.Refused, match="reads only the lakehouse tables the query names"):
+        gate.run_query(demo.con, "SELECT * FROM demo.sales", {"demo.other"})
 
 
 HOSTILE_ALIASES = [

@@ -152,13 +152,13 @@ def unregistered(tree: Any, views: Iterable[str], dialect: str = "duckdb") -> li
     what the engine refuses to run, as the tree names them."""
     from sqlglot import exp
 
-    known = {view.lower() for view in views}
+    known = {tuple(view.lower().split(".", 1)) for view in views}  # (namespace, table): no dot ambiguity
     refused = []
     for table in real_sources(tree, dialect):
         named = (
             isinstance(table.this, exp.Identifier) and not table.args.get("catalog") and table.args.get("db")
         )
-        if not named or f"{table.db}.{table.name}".lower() not in known:
+        if not named or (table.db.lower(), table.name.lower()) not in known:
             refused.append(table.sql(dialect=dialect))
     return refused
 

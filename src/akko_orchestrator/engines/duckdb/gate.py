@@ -121,7 +121,8 @@ def _query(con: duckdb.DuckDBPyConnection, text: str, views: Set[str]) -> Any:
         raise Refused(
             f"the embedded engine runs queries only: {tree.get('error_message') or 'not one SELECT'}"
         )
-    refused = sorted(set(_refused_sources(tree["statements"][0], frozenset(), views)))
+    pairs = {tuple(view.lower().split(".", 1)) for view in views}  # (namespace, table): no dot ambiguity
+    refused = sorted(set(_refused_sources(tree["statements"][0], frozenset(), pairs)))
     if refused:
         raise Refused(
             f"the query reads {', '.join(refused)}: the embedded engine reads only the lakehouse tables the "
@@ -146,8 +147,8 @@ def _one(con: duckdb.DuckDBPyConnection, text: str, allowed: Any, purpose: str) 
     return statements[0]
 
 
-def _refused_sources(node: Any, visible: frozenset[str], views: Set[str]) -> Iterator[str]:
-    """What a DuckDB parse tree reads that is neither a view in `views` nor a CTE in `visible` (a CTE is visible in
+def _refused_sources(node: Any, visible: frozenset[str], views: Set[tuple[str, ...]]) -> Iterator[str]:
+    """What a DuckDB parse tree reads that is neither a view in `views` ((namespace, table)) nor a CTE in `visible` (a CTE is visible in
     the query defining it, in later CTEs of its WITH, in itself only if recursive; and in their subqueries)."""
     if isinstance(node, list):
         for item in node:
@@ -172,12 +173,12 @@ def _refused_sources(node: Any, visible: frozenset[str], views: Set[str]) -> Ite
             yield from _refused_sources(value, visible, views)
 
 
-def _table_ref(node: dict[str, Any], visible: frozenset[str], views: Set[str]) -> str | None:
+def _table_ref(node: dict[str, Any], visible: frozenset[str], views: Set[tuple[str, ...]]) -> str | None:
     kind = node["type"]
     if kind == "BASE_TABLE":
         catalog, schema = node.get("catalog_name") or "", node.get("schema_name") or ""
         table = str(node.get("table_name") or "")
-        if not catalog and schema and f"{schema}.{table}".lower() in views:
+        if not catalog and (schema.lower(), table.lower()) in views:
             return None
         if not catalog and not schema and table.lower() in visible:
             return None
