@@ -265,7 +265,8 @@ def trino_type(iceberg_type: Any) -> str:
         fields = ", ".join(
             f"{render(identifier(f.name))} {trino_type(f.field_type)}" for f in iceberg_type.fields
         )
-        return f"row({fields})"  # sql-text-ok: a type name as Trino shows it; field names quoted by identifier
+        # sql-text-ok below: a type name as Trino shows it, its field names quoted by identifier
+        return f"row({fields})"  # sql-text-ok: type name
     return "unknown"
 
 
