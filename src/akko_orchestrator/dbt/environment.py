@@ -109,6 +109,31 @@ def namespace_team(teams: Mapping[str, TeamSettings], namespace: str) -> str | N
     return writers[0] if len(writers) == 1 else None
 
 
+def env_var_location(folder: Path, sources: list[Path], message: str) -> tuple[str, int] | None:
+    """dbt's parse error for a variable it could not read names no file: the first file of the project (relative
+    to `folder`) and line asking for it with env_var(), searched by hand for that reason."""
+    found = _MISSING.search(message)
+    if found is None:
+        return None
+    call = re.compile(r"env_var\(\s*['\"]" + re.escape(found.group(1)) + r"['\"]")
+    files = [folder / "dbt_project.yml"]
+    for base in sources:
+        files += (
+            sorted(p for p in base.rglob("*") if p.suffix in (".sql", ".yml", ".yaml"))
+            if base.is_dir()
+            else []
+        )
+    for path in files:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in enumerate(lines, start=1):
+            if call.search(line):
+                return path.relative_to(folder).as_posix(), number
+    return None
+
+
 def confine(kept: list[str]) -> None:
     """In the child, before dbt starts: every variable not in `kept` leaves the process' environment."""
     for name in list(os.environ):

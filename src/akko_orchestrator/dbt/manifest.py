@@ -201,9 +201,13 @@ def _compile(runner: Any, common: list[str], graph: DbtGraph, project: DbtProjec
 
 def _problem(exc: Any, project: DbtProject) -> dict[str, Any]:
     """dbt's message without its traceback, and the file (relative to the project) and line it names."""
+    from akko_orchestrator.dbt.environment import env_var_location
+
     message = " ".join(str(exc or "dbt failed").split())
     found = _LOCATION.search(message)
     line = _LINE.search(message)
+    if found is None and (asked := env_var_location(project.folder, project.source_folders, message)):
+        return {"message": message, "file": asked[0], "line": asked[1]}
     return {
         "message": message,
         "file": found.group(1) if found else None,
