@@ -112,7 +112,7 @@ class Plugin(BasePlugin):
         self.allowed: list[str] = list(lakehouse.get("allowed") or [])
 
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
-        # DuckDB would fetch and load an extension a query names (httpfs for a URL) before the lock-down applies
+        # DuckDB would fetch and load an extension a query names (httpfs for a URL): extensions are AKKO's to load
         config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
 
     def configure_connection(self, conn: Any) -> None:
