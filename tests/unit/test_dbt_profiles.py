@@ -1,11 +1,13 @@
 """The dbt profiles AKKO writes (dbt/profiles.py) prove:
 
-- parsing (graph builds, `akko validate`) uses DuckDB on a throwaway file: no warehouse, no server, no secret;
+- parsing (graph builds, `akko validate`) uses DuckDB on a throwaway file: no warehouse, no server, no secret,
+  with AKKO's plugin and no lakehouse (locked down with nothing readable, every statement gated);
 - the embedded profile is dbt-duckdb on a scratch database named `iceberg` (so compiled SQL names tables
   `"iceberg"."ns"."table"`, the lakehouse catalog of spec SQL), with AKKO's plugin and the step's schema;
 - the cluster profile is dbt-trino from the profile's Airflow Trino connection (method ldap, host, port, the
   profile's catalog as database, the step's schema, TLS from the connection's `protocol` and `verify`); the
-  password is only an `env_var()` reference in the file, its value only in the environment handed to dbt.
+  password is only an `env_var()` reference in the file, its value only in the environment handed to dbt, under
+  a `DBT_ENV_SECRET_` name (dbt refuses it in models and scrubs it from its logs).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def test_parse_profile_is_duckdb_on_a_throwaway_file(tmp_path: Path) -> None:
                     "path": str(folder / "iceberg.duckdb"),
                     "schema": "shop",
                     "threads": 1,
+                    "plugins": [{"module": "akko_orchestrator.dbt.duckdb_plugin", "config": {}}],
                 }
             },
         }
@@ -102,7 +105,7 @@ def test_cluster_profile_from_the_trino_connection_keeps_the_secret_out_of_the_f
     assert password.startswith("{{ env_var('") and password.endswith("') }}")
     variable = password.removeprefix("{{ env_var('").removesuffix("') }}")
     assert env[variable] == SECRET
-    assert SECRET not in variable
+    assert SECRET not in variable and variable.startswith("DBT_ENV_SECRET_")
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert files == [folder / "profiles.yml"]
     assert all(SECRET.encode() not in p.read_bytes() for p in files)

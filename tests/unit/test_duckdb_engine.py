@@ -18,7 +18,7 @@ from akko_orchestrator.spec.models import Output
 
 @pytest.fixture
 def engine(tmp_path: Path) -> DuckDBEngine:
-    catalog = SqlCatalog("test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=tmp_path.as_uri())
+    catalog = SqlCatalog("test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=(tmp_path / "wh").as_uri())
     data = pa.table(
         {
             "id": [1, 2, 3, 4],
@@ -92,7 +92,7 @@ def audited(tmp_path: Path) -> tuple[SqlCatalog, int]:
     snapshot id."""
     from pyiceberg.types import StringType
 
-    catalog = SqlCatalog("wap", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=tmp_path.as_uri())
+    catalog = SqlCatalog("wap", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=(tmp_path / "wh").as_uri())
     catalog.create_namespace("demo")
     rows = pa.table({"id": pa.array([1, 2], pa.int64()), "region": ["EU", "US"]})
     table = catalog.create_table("demo.sales", schema=rows.schema)

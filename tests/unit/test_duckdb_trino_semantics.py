@@ -180,7 +180,7 @@ def test_java_replacement_to_re2(java: str, re2: str) -> None:
 
 
 def test_column_types_come_from_the_iceberg_schemas(tmp_path: Path) -> None:
-    catalog = SqlCatalog("test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=tmp_path.as_uri())
+    catalog = SqlCatalog("test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=(tmp_path / "wh").as_uri())
     data = pa.table(
         {
             "id": pa.array([1, 2, 3], pa.int64()),

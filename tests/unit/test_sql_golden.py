@@ -22,6 +22,7 @@ from akko_orchestrator.config.maintenance import Compact, TableMaintenance
 from akko_orchestrator.dbt.trino_models import stage_insert_sql
 from akko_orchestrator.maintenance.trino import statements
 from akko_orchestrator.quality.checks import TARGET, compile_checks, one_query_per_check, sample_sql
+from akko_orchestrator.spec.checks import AcceptedValues
 from akko_orchestrator.spec.models import Check, Output
 from akko_orchestrator.sql.build import literal, render
 from akko_orchestrator.sql.parse import qualify
@@ -31,11 +32,12 @@ CHECKS = [
     Check(not_null=["id", "region"]),
     Check(unique=["id"]),
     Check(unique=["id", "region"]),
-    Check(
-        accepted_values={
-            "column": "region",
-            "values": ["EU", "it's", 3, 2.5, True, "2024-01-02", "2024-01-02 10:00:00"],
-        }
+    # every literal kind at once: a spec refuses mixed types (spec/checks.py), the compiler must still quote each
+    Check.model_construct(
+        accepted_values=AcceptedValues.model_construct(
+            column="region",
+            values=["EU", "it's", 3, 2.5, True, "2024-01-02", "2024-01-02 10:00:00"],
+        )
     ),
     Check(range={"column": "amount", "min": -10, "max": 100.5}),
     Check(range={"column": "ordered_at", "min": dt.date(2024, 1, 1)}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -22,6 +23,9 @@ from akko_orchestrator.guardrails.settings import GuardrailSettings
 from akko_orchestrator.observability.settings import MetricsSettings
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]{3,50}")
+# Environment variables that are AKKO's and never a team's dbt variables: Airflow's connections, variables and
+# configuration (AIRFLOW_CONN_*, AIRFLOW__*), AKKO's settings and secrets, dbt's own settings and secrets.
+RESERVED_ENV_PREFIXES = ("AIRFLOW_", "AKKO_", "DBT_")
 
 
 class ConfigModel(BaseModel):
@@ -240,6 +244,29 @@ class TeamSettings(ConfigModel):
         description="Object-store folders (key prefixes such as `raw/sales`) the team's steps may read and "
         "write; default `raw/<team>`. Another team's folders, and AKKO's own `_akko/`, are never theirs.",
     )
+
+    env_vars: list[str] = Field(
+        default_factory=list,
+        description="Environment variables (names or shell-style patterns such as `SALES_*`) the team's dbt "
+        "projects may read with env_var(); dbt runs with no other variable of AKKO's environment. `AIRFLOW_*`, "
+        "`AKKO_*` and `DBT_*` are AKKO's (connections, secrets, dbt's settings) and never passed.",
+    )
+
+    @field_validator("env_vars")
+    @classmethod
+    def _not_platform_variables(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not pattern.strip():
+                raise ValueError(
+                    "an empty variable name: name the team's variables, e.g. SALES_REGION or SALES_*"
+                )
+            for prefix in RESERVED_ENV_PREFIXES:
+                if pattern.startswith(prefix) or fnmatchcase(prefix + "X", pattern):
+                    raise ValueError(
+                        f"'{pattern}' would pass AKKO's own variables ({prefix}*: connections, secrets, dbt "
+                        "settings) to dbt: name the team's variables, e.g. SALES_REGION or SALES_*"
+                    )
+        return patterns
 
     @field_validator("files")
     @classmethod

@@ -133,6 +133,11 @@ class Tenancy:
         )
         return reason, f"use a connection of the team, or add it to teams.{team}.connections in akko.yaml"
 
+    def readable_namespaces(self, team: str) -> list[str]:
+        """The namespaces `team` may read (its own and its `reads`), sorted; none for an unknown team."""
+        settings = self.teams.get(team)
+        return sorted({*settings.namespaces, *settings.reads}) if settings is not None else []
+
     def file_folders(self, team: str) -> list[str]:
         """The object-store folders (key prefixes) of `team`: its `files`, default `raw/<team>`."""
         settings = self.teams.get(team)
@@ -192,6 +197,10 @@ class TeamGuard:
 
     def check_connection(self, conn_id: str) -> None:
         self._raise(self.tenancy.connection_refusal(self.team, conn_id))
+
+    def readable_namespaces(self) -> list[str]:
+        """What the step may read, as namespaces (the embedded engine's DuckDB reads only their folders)."""
+        return self.tenancy.readable_namespaces(self.team)
 
     def check_file(self, key: str) -> None:
         """An object-store key the step is about to read or write (relative to the store's root)."""

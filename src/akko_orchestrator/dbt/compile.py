@@ -1,11 +1,12 @@
 """The `compile` task of a dbt step: one dbt invocation per run compiles every selected model and its tests.
 
-dbt runs in this process (dbtRunner) against the active profile: dbt-duckdb on a scratch database holding the
-lakehouse as views (`dbt/duckdb_plugin.py`) on `local`, dbt-trino on the cluster's Trino. Introspection is real, so
-`is_incremental()` is true exactly when a model's table exists (and the step does not `full_refresh`). The compiled
-SQL of models and tests goes to the run's staging area in the object store (never XCom: it can be large), where
-each model's task reads it; a retried model task finds it there. dbt's partial-parse state is kept per step under
-the state folder, so each run pays dbt's start-up and little parsing.
+dbt runs in a child process with the environment of the step's team (dbt/invoke.py, dbt/environment.py) against
+the active profile: dbt-duckdb on a scratch database holding the lakehouse as views, locked down to the folders of
+the namespaces it reads and every statement gated (`dbt/duckdb_plugin.py`) on `local`, dbt-trino on the cluster's
+Trino. Introspection is real, so `is_incremental()` is true exactly when a model's table exists (and the step
+does not `full_refresh`). The compiled SQL of models and tests goes to the run's staging area in the object store
+(never XCom: it can be large), where each model's task reads it; a retried model task finds it there. dbt's
+partial-parse state is kept per step under the state folder, so each run pays dbt's start-up and little parsing.
 
 One invocation for the whole selection, not one per model: dbt's start-up and parse cost seconds each (one dbt
 call per model is what makes dbt-in-Airflow slow at scale).
@@ -13,11 +14,8 @@ call per model is what makes dbt-in-Airflow slow at scale).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from akko_orchestrator.runtime.context import StepContext, log
 from akko_orchestrator.spec.models import DbtStep
 
 COMPILED = "dbt-compiled.json"
+COMPILE_TIMEOUT = 3600  # seconds for one `dbt compile` of a step (the task's own timeout may be shorter)
 
 
 def compiled_key(ctx: StepContext, step_id: str) -> str:
@@ -44,13 +43,12 @@ def compile_step(ctx: StepContext, step: DbtStep, graph: DbtGraph, folder: Path)
         scratch = ctx.project.state_dir / "dbt" / ctx.pipeline_id / step.id
         results = _invoke(ctx, step, graph, folder, scratch, existing)
         own = {n.unique_id: n for n in models}
-        for result in results:
-            node = result.node
-            if node.unique_id in own:
-                incremental = _is_incremental(own[node.unique_id], existing, step)
-                compiled["nodes"][node.unique_id] = {"sql": node.compiled_code, "incremental": incremental}
-            elif node.resource_type == "test":
-                compiled["tests"][node.unique_id] = node.compiled_code
+        for unique_id, node in results.items():
+            if unique_id in own:
+                incremental = _is_incremental(own[unique_id], existing, step)
+                compiled["nodes"][unique_id] = {"sql": node["sql"], "incremental": incremental}
+            elif node["resource_type"] == "test":
+                compiled["tests"][unique_id] = node["sql"]
     ctx.object_store.write_bytes(compiled_key(ctx, step.id), json.dumps(compiled).encode())
     seconds = round(time.perf_counter() - started, 2)
     log.info(
@@ -87,11 +85,13 @@ def _existing(ctx: StepContext, tables: list[str]) -> dict[str, str]:
 
 def _invoke(
     ctx: StepContext, step: DbtStep, graph: DbtGraph, folder: Path, scratch: Path, existing: dict[str, str]
-) -> list[Any]:
-    from dbt.cli.main import dbtRunner
+) -> dict[str, dict[str, Any]]:
+    from akko_orchestrator.dbt.environment import dbt_environment
+    from akko_orchestrator.dbt.invoke import run_child
 
     project = load_project(folder)
-    profiles, env = _profiles(ctx, step, graph, scratch, existing)
+    profiles, secrets = _profiles(ctx, step, graph, scratch, existing)
+    environment = dbt_environment(ctx.project.config.teams, ctx.team, secrets)
     # Seeds too: compiling a seed is nothing, but it selects the seed's tests (which gate its table).
     names = [n.unique_id.split(".", 2)[-1] for n in graph.nodes]
     args = [
@@ -112,26 +112,11 @@ def _invoke(
         "--no-use-colors",
         *(["--full-refresh"] if step.full_refresh else []),
     ]
-    with _environment(env):
-        _forget_duckdb_connection()
-        done = dbtRunner().invoke(args)
-    if not done.success:
-        raise AkkoError(f"{step.id}: dbt compile of project {project.name} failed: {_failure(done)}")
-    return list(done.result.results)
-
-
-def _forget_duckdb_connection() -> None:
-    """dbt-duckdb keeps one DuckDB connection per process while the profile's credentials are unchanged, and the
-    profile of a step is the same from run to run: a later compile in this process would skip the plugin that
-    loads the lakehouse as it is now (is_incremental() would see the old tables). Close it first."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # no dbt-duckdb: not the embedded profile
-        return
-    if DuckDBConnectionManager._ENV is not None:
-        with contextlib.suppress(Exception):  # a connection already broken is as good as closed
-            DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager._ENV = None
+    answer = run_child("compile", {"args": args}, environment, COMPILE_TIMEOUT)
+    if "failure" in answer:
+        failure = environment.explain(answer["failure"])
+        raise AkkoError(f"{step.id}: dbt compile of project {project.name} failed: {failure}")
+    return answer["nodes"]
 
 
 def _profiles(
@@ -143,17 +128,15 @@ def _profiles(
     folder = scratch / "profiles"
     if ctx.project.profile.engine != "embedded":
         return profiles.cluster_profile(ctx.project, graph.profile, folder, schema)
-    from akko_orchestrator.engines.duckdb.sandbox import warehouse_folder
-
     database = folder / f"{profiles.DATABASE}.duckdb"
     for stale in (database, database.with_name(database.name + ".wal")):
         stale.unlink(missing_ok=True)  # the views of the last run may name dropped tables
     own = set(graph.tables)
-    warehouse = warehouse_folder(ctx.project.warehouse)
+    views = {t: loc for t, loc in existing.items() if t not in own}
     lakehouse = {
-        "views": {t: loc for t, loc in existing.items() if t not in own},
+        "views": views,
         "tables": {t: loc for t, loc in existing.items() if t in own},
-        "allowed": [warehouse] if warehouse else [],
+        "allowed": readable_folders(ctx.project.warehouse, views),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lakehouse.json").write_text(json.dumps(lakehouse, sort_keys=True), encoding="utf-8")
@@ -161,28 +144,14 @@ def _profiles(
     return profiles.local_profile(graph.profile, folder, schema, config), {}
 
 
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """Secrets for dbt's env_var() references, set only while dbt runs."""
-    env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def readable_folders(warehouse: str, views: dict[str, str]) -> list[str]:
+    """The folders dbt's DuckDB may read: `<warehouse>/<namespace>/` of the tables it sees as views (each one
+    the team may read: `_existing` loaded them through the step's guarded catalog). The models' own tables are
+    copied empty before the lock-down and need none. Never the warehouse as a whole, nor the state folder."""
+    from akko_orchestrator.engines.duckdb.sandbox import warehouse_folder
 
-
-def _failure(done: Any) -> str:
-    """dbt's message for what failed: the node, its file and dbt's error, without a traceback."""
-    if done.exception is not None:
-        return " ".join(str(done.exception).split())
-    for result in getattr(done.result, "results", None) or []:
-        if str(getattr(result, "status", "")).lower() == "error":
-            node = result.node
-            return f"{node.resource_type} {node.name} ({node.original_file_path}): {' '.join(str(result.message).split())}"
-    return "dbt reported a failure without a message"
+    root = warehouse_folder(warehouse)
+    if root is None:
+        return []
+    namespaces = {name.split(".", 1)[0] for name in views}
+    return sorted(str(Path(root) / ns) for ns in namespaces if ns not in ("", ".", "..") and "/" not in ns)

@@ -1,9 +1,9 @@
 """A dbt step's graph, derived from dbt's own manifest and node selection (never at DAG parse time).
 
-`ensure_graph` builds it when the project's fingerprint changed: one `python -m akko_orchestrator.dbt.manifest`
-subprocess runs dbt in process there (`dbt parse`, `dbt ls` with the step's --select/--exclude, and for `akko
-validate` `dbt compile`), against a throwaway DuckDB profile, so it needs no warehouse, no Trino and no secret, and
-keeps dbt's global state (flags, logging) out of the caller. dbt's partial-parse state is kept between builds
+`ensure_graph` builds it when the project's fingerprint changed: one dbt child process (dbt/invoke.py, with the
+environment of the step's team) runs dbt in process there (`dbt parse`, `dbt ls` with the step's --select/--exclude,
+and for `akko validate` `dbt compile`), against a throwaway DuckDB profile locked down with nothing readable and
+every statement gated (dbt/duckdb_plugin.py), so it needs no warehouse, no Trino and no secret. dbt's partial-parse state is kept between builds
 (`target/akko/`), so a rebuild after a small edit costs dbt's start-up and little more. The result is written next
 to the project (dbt/project.py); errors come back as dbt's message with the file and line it names.
 """
@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from akko_orchestrator.dbt.environment import DbtEnvironment, dbt_environment
 from akko_orchestrator.dbt.graph import DbtGraph, DbtNode, DbtTest, read_graph
 from akko_orchestrator.dbt.project import DbtProject, fingerprint, graph_path
 
@@ -50,14 +49,19 @@ def selection_of(select: Iterable[str], exclude: Iterable[str], schema: str) -> 
     return {"select": list(select), "exclude": list(exclude), "schema": schema}
 
 
-def ensure_graph(project: DbtProject, selection: dict[str, Any], vars: dict[str, Any]) -> GraphBuild:
+def ensure_graph(
+    project: DbtProject,
+    selection: dict[str, Any],
+    vars: dict[str, Any],
+    environment: DbtEnvironment | None = None,
+) -> GraphBuild:
     """The stored graph if it is of the project as it is now, else a fresh one (stored for parse time)."""
     current = fingerprint(project, selection)
     path = graph_path(project, selection)
     stored = read_graph(path)
     if stored is not None and stored.fingerprint == current:
         return GraphBuild(stored)
-    build = build_graph(project, selection, vars)
+    build = build_graph(project, selection, vars, environment=environment)
     failed = problems_path(path)
     if build.graph is not None:
         _write(path, build.graph.to_json())
@@ -91,10 +95,18 @@ def _write(path: Path, text: str) -> None:
 
 
 def build_graph(
-    project: DbtProject, selection: dict[str, Any], vars: dict[str, Any], compile: bool = False
+    project: DbtProject,
+    selection: dict[str, Any],
+    vars: dict[str, Any],
+    compile: bool = False,
+    environment: DbtEnvironment | None = None,
 ) -> GraphBuild:
-    """Run dbt in a subprocess for `project` and `selection`; `compile` also returns every selected node's and
-    test's compiled SQL (with no warehouse: is_incremental() is false)."""
+    """Run dbt in a child process for `project` and `selection`, with `environment` (default: no variable of
+    this process); `compile` also returns every selected node's and test's compiled SQL (with no warehouse:
+    is_incremental() is false)."""
+    from akko_orchestrator.dbt.invoke import DbtChildError, run_child
+
+    environment = environment or dbt_environment({}, None)
     request = {
         "project": str(project.folder),
         "selection": selection,
@@ -102,35 +114,26 @@ def build_graph(
         "compile": compile,
         "fingerprint": fingerprint(project, selection),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "akko_orchestrator.dbt.manifest"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-    )
-    answer = _last_json(done.stdout)
-    if answer is None:
-        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        return GraphBuild(problems=[DbtProblem(f"dbt could not read the project: {detail[0]}")])
-    problems = [DbtProblem(**p) for p in answer.get("problems", [])]
+    try:
+        answer = run_child("graph", request, environment, BUILD_TIMEOUT)
+    except DbtChildError as exc:
+        return GraphBuild(problems=[DbtProblem(f"dbt could not read the project: {exc}")])
+    if "failure" in answer:
+        answer = {"problems": [{"message": answer["failure"], "file": None, "line": None}]}
+    problems = [_explained(DbtProblem(**p), environment) for p in answer.get("problems", [])]
     graph = DbtGraph.from_json(json.dumps(answer["graph"])) if answer.get("graph") else None
     return GraphBuild(graph, problems, answer.get("compiled", {}))
 
 
-def _last_json(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.strip().splitlines()):
-        if line.startswith('{"akko":'):
-            return json.loads(line)["akko"]
-    return None
+def _explained(problem: DbtProblem, environment: DbtEnvironment) -> DbtProblem:
+    return DbtProblem(environment.explain(problem.message), problem.file, problem.line)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# In the subprocess
+# In the dbt child process (dbt/invoke.py)
 
 
-def _run(request: dict[str, Any]) -> dict[str, Any]:
+def graph_task(request: dict[str, Any]) -> dict[str, Any]:
     from dbt.cli.main import dbtRunner
 
     from akko_orchestrator.dbt.profiles import parse_profile
@@ -184,28 +187,27 @@ def _selection_args(selection: dict[str, Any]) -> list[str]:
 
 
 def _compile(runner: Any, common: list[str], graph: DbtGraph, project: DbtProject) -> dict[str, Any]:
+    from akko_orchestrator.dbt.invoke import failures
+
     names = [n.unique_id.split(".", 2)[-1] for n in graph.nodes if n.resource_type == "model"]
     if not names:
         return {"compiled": {}}
     done = runner.invoke(["compile", *common, "--select", *names])
     if not done.success:
-        return {"problems": [_problem(done.exception or _first_error(done.result), project)], "compiled": {}}
+        return {"problems": [_problem(message, project) for message in failures(done)], "compiled": {}}
     compiled = {r.node.unique_id: r.node.compiled_code for r in done.result.results if r.node.compiled_code}
     return {"compiled": compiled}
 
 
-def _first_error(result: Any) -> str:
-    for item in getattr(result, "results", None) or []:
-        if str(getattr(item, "status", "")).lower() == "error":
-            return str(item.message)
-    return "dbt compile failed"
-
-
 def _problem(exc: Any, project: DbtProject) -> dict[str, Any]:
     """dbt's message without its traceback, and the file (relative to the project) and line it names."""
+    from akko_orchestrator.dbt.environment import env_var_location
+
     message = " ".join(str(exc or "dbt failed").split())
     found = _LOCATION.search(message)
     line = _LINE.search(message)
+    if found is None and (asked := env_var_location(project.folder, project.source_folders, message)):
+        return {"message": message, "file": asked[0], "line": asked[1]}
     return {
         "message": message,
         "file": found.group(1) if found else None,
@@ -356,16 +358,3 @@ def _in_order(nodes: list[DbtNode]) -> list[DbtNode]:
         names.update(n.unique_id for n in ready)
         pending = [n for n in pending if n.unique_id not in names]
     return done
-
-
-def main() -> None:
-    request = json.loads(sys.stdin.read())
-    try:
-        answer = _run(request)
-    except Exception as exc:  # anything dbt raises: reported as the project's problem, never a traceback
-        answer = {"problems": [{"message": f"{type(exc).__name__}: {exc}", "file": None, "line": None}]}
-    sys.stdout.write("\n" + json.dumps({"akko": answer}) + "\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+from akko_orchestrator.dbt.environment import DbtEnvironment, dbt_environment, namespace_team, project_teams
 from akko_orchestrator.dbt.graph import DbtGraph
 from akko_orchestrator.dbt.manifest import DbtProblem, build_graph, ensure_graph
 from akko_orchestrator.dbt.project import DbtProjectError, fingerprint, load_project
@@ -18,19 +19,24 @@ from akko_orchestrator.spec.models import DbtStep
 CHECKED_VERSION = 1
 
 
-def graph_builder(engine: str | None = None, compile: bool = False):  # -> GraphProvider
-    """A provider of dbt graphs that builds them when stale; with `compile`, compiled SQL is judged too."""
+def graph_builder(
+    engine: str | None = None, compile: bool = False, team: str | None = None
+):  # -> GraphProvider
+    """A provider of dbt graphs that builds them when stale; with `compile`, compiled SQL is judged too. dbt runs
+    with the environment of `team` (default: the team writing the step's namespace, dbt/environment.py)."""
 
     def provide(step: DbtStep, folder: Path, schema: str) -> DbtLookup:
         try:
             project = load_project(folder)
         except DbtProjectError as exc:
             return DbtLookup(problems=[(str(exc), None, None)])
+        teams = project_teams(folder)
+        environment = dbt_environment(teams, team if team is not None else namespace_team(teams, schema))
         chosen = selection(step, schema)
-        build = ensure_graph(project, chosen, step.vars)
+        build = ensure_graph(project, chosen, step.vars, environment)
         problems = [(p.message, p.file, p.line) for p in build.problems]
         if build.graph is not None and compile:
-            problems += _sql_problems(project, chosen, step, build.graph, engine)
+            problems += _sql_problems(project, chosen, step, build.graph, engine, environment)
         return DbtLookup(build.graph, problems)
 
     return provide
@@ -56,11 +62,12 @@ def refresh_graphs(spec_files: list[Path]) -> None:
             continue
         for step in pipeline.steps:
             if isinstance(step, DbtStep):
-                graph_builder()(step, project_folder(spec, step), default_schema(step, pipeline))
+                provide = graph_builder(team=pipeline.team)
+                provide(step, project_folder(spec, step), default_schema(step, pipeline))
 
 
 def _sql_problems(
-    project, chosen: dict, step: DbtStep, graph: DbtGraph, engine: str | None
+    project, chosen: dict, step: DbtStep, graph: DbtGraph, engine: str | None, environment: DbtEnvironment
 ) -> list[tuple[str, str | None, int | None]]:
     """The compiled SQL of each model and test judged as spec SQL; cached per project state and engine."""
     cache = (
@@ -72,7 +79,7 @@ def _sql_problems(
             return [tuple(p) for p in stored["problems"]]
     except (OSError, ValueError, KeyError):
         pass
-    build = build_graph(project, chosen, step.vars, compile=True)
+    build = build_graph(project, chosen, step.vars, compile=True, environment=environment)
     problems = [(p.message, p.file, p.line) for p in build.problems]
     files = {n.unique_id: n.file for n in graph.nodes} | {
         t.unique_id: t.file for n in graph.nodes for t in n.tests

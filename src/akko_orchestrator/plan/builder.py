@@ -20,6 +20,7 @@ from akko_orchestrator.plan.schedule import PRESETS, cron_problem, own_tables_is
 from akko_orchestrator.plan.source_files import missing_file_issues
 from akko_orchestrator.plan.sql_parse import parsing_once, unparsed_reason
 from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG, SqlSyntaxError, TableRef, tables_read
+from akko_orchestrator.plan.sql_sources import check_source_issues as sources
 from akko_orchestrator.plan.sql_text import SqlText, offset_of_line, readable_sql_texts, sql_issue
 from akko_orchestrator.plan.statements import query_issues
 from akko_orchestrator.plan.trino_leniencies import grammar_issues
@@ -269,6 +270,7 @@ class _Planner:
             self.issues.append(sql_issue(self.source, sql, offset, unparsed_reason(exc)))
             return []
         self.issues.extend(sql_issue(self.source, sql, i.offset, i.message) for i in query_issues(sql.text))
+        self.issues += [sql_issue(self.source, sql, i.offset, i.message) for i in sources(sql.text)]
         for i in grammar_issues(sql.text, self.engine):  # on `embedded`, in the allow-lists below
             self.issues.append(sql_issue(self.source, sql, i.offset, i.message))
         if self.engine == "embedded":

@@ -177,14 +177,14 @@ def _token_error(sql: str, exc: Exception) -> SqlSyntaxError:
 
 
 def tables_read(sql: str) -> list[TableRef]:
-    """Tables a query reads, excluding CTE names, sorted and de-duplicated."""
-    from sqlglot import exp
+    """Tables a query reads (every table source that is not a CTE visible where it is named, plan/sql_sources.py),
+    sorted and de-duplicated; table functions are not tables (plan/sql_sources.py refuses them)."""
+    from akko_orchestrator.plan.sql_sources import real_sources
 
     refs: dict[tuple[str, str, str], TableRef] = {}
     for statement in parse_trino(sql):
-        cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
-        for table in statement.find_all(exp.Table):
-            if not table.name or (not table.db and table.name.lower() in cte_names):
+        for table in real_sources(statement, copy=False):
+            if not table.name:
                 continue
             ref = TableRef(table.catalog.lower(), table.db.lower(), table.name.lower(), _offset(table))
             refs.setdefault((ref.catalog, ref.namespace, ref.name), ref)

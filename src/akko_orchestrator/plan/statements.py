@@ -39,10 +39,10 @@ WAY = {
 }
 
 
-def statement_kinds(sql: str) -> list[tuple[str, int]]:
-    """Each statement's kind (`QUERY`, or its first keyword: `COPY`, `INSERT`, `SHOW`...) and offset, in order.
-    Raises `SqlSyntaxError` when the SQL does not parse."""
-    statements = parse_trino(sql)
+def statement_kinds(sql: str, statements: list[Any] | None = None) -> list[tuple[str, int]]:
+    """Each statement's kind (`QUERY`, or its first keyword: `COPY`, `INSERT`, `SHOW`...) and offset, in order
+    (`statements`: `sql` already parsed). Raises `SqlSyntaxError` when the SQL does not parse."""
+    statements = statements if statements is not None else parse_trino(sql)
     starts = _statement_starts(tokenize(sql))
     kinds = []
     for index, statement in enumerate(statements):
@@ -53,9 +53,13 @@ def statement_kinds(sql: str) -> list[tuple[str, int]]:
 
 
 def query_issues(sql: str) -> list[SqlSupportIssue]:
-    """A step's SQL must be exactly one query; raises `SqlSyntaxError` when it does not parse."""
-    kinds = statement_kinds(sql)
-    issues = []
+    """A step's SQL must be exactly one query, reading tables only (no table function, no name DuckDB would read
+    as a file: plan/sql_sources.py); raises `SqlSyntaxError` when it does not parse."""
+    from akko_orchestrator.plan.sql_sources import source_issues
+
+    statements = parse_trino(sql)
+    kinds = statement_kinds(sql, statements)
+    issues = source_issues(sql, statements=statements)
     if len(kinds) > 1:
         why = "a second statement: a step's SQL is one query, whose result AKKO writes"
         issues.append(SqlSupportIssue("statement 2", why, kinds[1][1]))

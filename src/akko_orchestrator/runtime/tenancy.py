@@ -108,6 +108,11 @@ class _Guarded:
         return super().update_namespace_properties(namespace, *args, **kwargs)  # type: ignore[misc]
 
 
+def catalog_guard(catalog: Catalog) -> TeamGuard | None:
+    """The guard a catalog is seen through (None: the catalog itself); engines scope what they read by it."""
+    return catalog._akko_guard if isinstance(catalog, _Guarded) else None
+
+
 def guarded_catalog(catalog: Catalog, guard: TeamGuard) -> Catalog:
     """`catalog` seen through `guard`: the same object state (connections, caches), its own class plus the checks."""
     cls = type(catalog)

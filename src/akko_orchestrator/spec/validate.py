@@ -119,7 +119,7 @@ def _validate_file(
         source,
         profile=checked.profile,
         engine=checked.engine,
-        dbt_graphs=graph_builder(checked.engine, compile=True),
+        dbt_graphs=graph_builder(checked.engine, compile=True, team=pipeline.team),
         tenancy=checked.tenancy,
     )
     sources[display] = source

@@ -71,7 +71,10 @@ def condition(text: str, what: str = "expression", dialect: str = "trino") -> ex
         raise SqlRefused(what, _condition_reason(first), *_position(first, text)) from None
     except sqlglot.errors.TokenError as exc:
         raise SqlRefused(what, f"SQL does not parse as Trino: {exc}") from None
-    reads = next((n for n in node.walk() if isinstance(n, exp.Query | exp.Table | exp.Values)), None)
+    # located at the table it reads where there is one (else at the subquery or VALUES)
+    reads = next((n for n in node.walk() if isinstance(n, exp.Table)), None) or next(
+        (n for n in node.walk() if isinstance(n, exp.Query | exp.Values)), None
+    )
     if reads is not None:
         raise SqlRefused(
             what,

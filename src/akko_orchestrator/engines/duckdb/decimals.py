@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from akko_orchestrator.engines.duckdb.nodes import call, cast_as, number, sql_exp, type_is
+from akko_orchestrator.engines.duckdb.nodes import call, cast_as, decimal, number, sql_exp, type_is
 
 INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
 INTEGER_TYPES = {digits: name for name, digits in INTEGER_DIGITS.items()}
@@ -214,7 +214,7 @@ def _scaled(unscaled: Any, precision: int, scale: int) -> Any:
     as_decimal = cast_as(unscaled, "DECIMAL(38, 0)")
     if scale:
         as_decimal = exp.Mul(this=as_decimal, expression=exp.Literal.number("0." + "0" * (scale - 1) + "1"))
-    return cast_as(as_decimal, f"DECIMAL({precision}, {scale})")
+    return cast_as(as_decimal, decimal(precision, scale))
 
 
 def _divide(node: Any, sql: str) -> Any | None:
@@ -302,7 +302,7 @@ def _decimal_arithmetic(node: Any, sql: str) -> Any | None:
     found = _arithmetic_type(node)
     if found is None or found[2]:
         return None
-    return cast_as(node.copy(), f"DECIMAL({found[0]}, {found[1]})")
+    return cast_as(node.copy(), decimal(found[0], found[1]))
 
 
 def _round(node: Any, sql: str) -> Any | None:
@@ -311,7 +311,7 @@ def _round(node: Any, sql: str) -> Any | None:
     if found is None or found[2] or node.args.get("decimals") is None:
         return None
     precision, scale, _ = found
-    return cast_as(node.copy(), f"DECIMAL({min(38, precision + 1)}, {scale})")
+    return cast_as(node.copy(), decimal(min(38, precision + 1), scale))
 
 
 def _sign(node: Any, sql: str) -> Any | None:
@@ -334,11 +334,11 @@ def decimal_literal_or_default(node: Any, sql: str) -> Any | None:
     if value.is_string and isinstance(start, int) and sql[:start].rstrip().lower().endswith("decimal"):
         found = _literal_type(value.name.strip())
         if found is not None:
-            return _typed_cast(value.copy(), f"DECIMAL({found[0]}, {found[1]})", node)
+            return _typed_cast(value.copy(), decimal(found[0], found[1]), node)
     return _typed_cast(value.copy(), "DECIMAL(38, 0)", node)
 
 
-def _typed_cast(value: Any, to: str, like: Any) -> Any:
+def _typed_cast(value: Any, to: Any, like: Any) -> Any:
     """A cast in Trino's type names, of the same class as `like` (CAST or TRY_CAST), for sqlglot to annotate."""
     exp = sql_exp()
     return type(like)(this=value, to=exp.DataType.build(to, dialect="trino"))

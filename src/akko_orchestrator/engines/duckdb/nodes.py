@@ -17,11 +17,19 @@ def type_is(node: Any, *kinds: str) -> bool:
     return dtype is not None and dtype.is_type(*(exp.DataType.Type[k] for k in kinds))
 
 
-def cast_as(node: Any, to: str) -> Any:
+def cast_as(node: Any, to: Any) -> Any:
+    """CAST(node AS to): `to` a constant type name (`"BIGINT"`) or a DataType node (`decimal(p, s)`)."""
     exp = sql_exp()
     cast = exp.Cast(this=node, to=exp.DataType.build(to, dialect="duckdb"))
     cast.type = exp.DataType.build(to, dialect="duckdb")
     return cast
+
+
+def decimal(precision: int, scale: int) -> Any:
+    """The type DECIMAL(precision, scale) as a node (the numbers are literals of the tree, never pasted text)."""
+    exp = sql_exp()
+    params = [exp.DataTypeParam(this=exp.Literal.number(int(n))) for n in (precision, scale)]
+    return exp.DataType(this=exp.DataType.Type.DECIMAL, expressions=params, nested=False)
 
 
 def call(name: str, *args: Any) -> Any:
