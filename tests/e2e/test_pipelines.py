@@ -106,7 +106,7 @@ def test_fan_out_maps_one_task_per_file_and_commits_once(project: Project) -> No
         ("failing_sql", "demo.sales", "no_such_column"),
         ("schema_conflict", "demo.sales", "incompatible type change refused"),
         ("missing_files", "demo.raw_sales", "no file matches"),
-        ("corrupt_fanout", "demo.orders", "cannot read"),
+        ("corrupt_fanout", "demo.orders", "b.jsonl:1: not valid JSON"),
     ],
 )
 def test_failed_step_leaves_tables_unchanged(

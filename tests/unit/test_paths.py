@@ -264,7 +264,7 @@ def test_every_file_is_checked_again_before_it_is_read(root: Path) -> None:
     step = ingest("./data/*.csv")
     found = list_files(ctx, step)
     assert [Path(p).name for p in found] == ["a.csv", "inside_link.csv"]
-    assert load_file(ctx, step, found[1]).num_rows == 2  # a symlink pointing inside the project
+    assert load_file(ctx, step, found[1]).table.num_rows == 2  # a symlink pointing inside the project
     (root / "data" / "late.csv").symlink_to(root.parent / "outside" / "secret.csv")  # after validation
     with pytest.raises(
         AkkoError, match=r"step 'land': files '\./data/\*\.csv' resolves to .*outside/secret\.csv"
@@ -275,7 +275,7 @@ def test_every_file_is_checked_again_before_it_is_read(root: Path) -> None:
         load_file(ctx, step, late)  # a path handed over by list_files (XCom) before the symlink changed
     with pytest.raises(AkkoError, match="outside what profile 'local' may read"):
         stage_file(ctx, step, late)
-    assert stage_file(ctx, step, found[0]).endswith("000000.parquet")
+    assert stage_file(ctx, step, found[0])["staged"].endswith("000000.parquet")
 
 
 def test_paths_inside_the_project_or_the_store_still_load(root: Path) -> None:
@@ -284,14 +284,14 @@ def test_paths_inside_the_project_or_the_store_still_load(root: Path) -> None:
     assert [Path(p).name for p in list_files(ctx, ingest("raw/sales/*.csv"))] == ["1.csv"]
     for files in (f"file://{root}/data/a.csv", str(root / "data" / "a.csv"), "./data/../data/a.csv"):
         [path] = list_files(ctx, ingest(files))
-        assert load_file(ctx, ingest(files), path).num_rows == 2
+        assert load_file(ctx, ingest(files), path).table.num_rows == 2
 
 
 def test_allowed_paths_admit_the_folder_at_run_time(root: Path) -> None:
     (root / "akko.yaml").write_text(f"allowed_paths: [{root.parent / 'outside'}]\n")
     ctx = context(root)
     [path] = list_files(ctx, ingest("../outside/*.csv"))
-    assert load_file(ctx, ingest("../outside/*.csv"), path).column("secret").to_pylist() == ["hunter2"]
+    assert load_file(ctx, ingest("../outside/*.csv"), path).table.column("secret").to_pylist() == ["hunter2"]
     with pytest.raises(AkkoError, match=f"allowed_paths: {re.escape(str(root.parent / 'outside'))}\\)"):
         list_files(ctx, ingest("../proj-evil/x.csv"))
 

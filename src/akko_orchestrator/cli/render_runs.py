@@ -58,9 +58,20 @@ def _task_row(task: TaskReport) -> list[Any]:
         styled(task.state, style),
         f"{task.duration:.2f}s" if task.duration is not None else "-",
         str(result.get("table", "")),
-        str(result["rows"]) if written else "",
+        _rows_cell(result) if written else "",
         _checks_cell(result, task.error),
     ]
+
+
+def _rows_cell(result: dict[str, Any]) -> str:
+    """`12`; for a file ingest the rows read and set aside too: `9 of 12 read, 3 rejected`."""
+    counts = result.get("ingest")
+    if not isinstance(counts, dict):
+        return str(result["rows"])
+    rejected = counts.get("rows_rejected") or 0
+    return f"{result['rows']} of {counts.get('rows_read')} read" + (
+        f", {rejected} rejected" if rejected else ""
+    )
 
 
 def _checks_cell(result: dict[str, Any], error: str | None) -> Text:
@@ -112,9 +123,21 @@ def _task_json(task: TaskReport) -> dict[str, Any]:
         "duration_s": round(task.duration, 3) if task.duration is not None else None,
         "table": result.get("table"),
         "rows_written": result.get("rows") if "table" in result else None,
+        **_ingest_json(result),
         "checks": checks_of(result, task.error),
         "error": task.error,
         "result": task.result,
+    }
+
+
+def _ingest_json(result: dict[str, Any]) -> dict[str, Any]:
+    counts = result.get("ingest")
+    if not isinstance(counts, dict):
+        return {}
+    return {
+        "rows_read": counts.get("rows_read"),
+        "rows_rejected": counts.get("rows_rejected"),
+        "rejects_table": counts.get("rejects_table"),
     }
 
 

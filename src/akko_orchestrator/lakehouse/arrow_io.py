@@ -1,34 +1,13 @@
-"""Arrow helpers: read files into Arrow, and normalize types to what Iceberg stores."""
+"""Arrow helpers: records and Python step results into Arrow, types normalized to what Iceberg stores (files are
+read by lakehouse/file_read.py)."""
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import pyarrow as pa
 
 from akko_orchestrator.errors import AkkoError
-
-
-def read_file(data: bytes, file_format: str, name: str) -> pa.Table:
-    """Parse one file's bytes (csv, parquet, json array or JSON lines)."""
-    try:
-        if file_format == "csv":
-            import pyarrow.csv as pacsv
-
-            return pacsv.read_csv(io.BytesIO(data))
-        if file_format == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(io.BytesIO(data))
-        if data.lstrip()[:1] == b"[":
-            return records_to_arrow(json.loads(data), name)
-        import pyarrow.json as pajson
-
-        return pajson.read_json(io.BytesIO(data))  # JSON lines; infers timestamps like the CSV reader
-    except (pa.ArrowInvalid, ValueError) as exc:
-        raise AkkoError(f"cannot read {name} as {file_format}: {exc}") from None
 
 
 def records_to_arrow(records: Any, name: str) -> pa.Table:
@@ -57,7 +36,8 @@ def to_arrow(value: Any, what: str) -> pa.Table:
 
 
 def normalize(table: pa.Table) -> pa.Table:
-    """Cast types Iceberg cannot store as-is: unsigned ints, ns/s timestamps, dictionaries, all-null columns."""
+    """Cast types Iceberg cannot store as-is: unsigned ints, ns/s timestamps and times, dictionaries, all-null
+    columns."""
     fields = [pa.field(f.name, _iceberg_friendly(f.type), nullable=True) for f in table.schema]
     target = pa.schema(fields)
     return table if target == table.schema else table.cast(target)
@@ -72,6 +52,8 @@ def _iceberg_friendly(dtype: pa.DataType) -> pa.DataType:
         return pa.timestamp("us", tz="UTC" if dtype.tz else None)
     if pa.types.is_timestamp(dtype) and dtype.tz not in (None, "UTC", "+00:00"):
         return pa.timestamp("us", tz="UTC")
+    if pa.types.is_time(dtype) and dtype != pa.time64("us"):
+        return pa.time64("us")  # Iceberg's time: microseconds (pyarrow's CSV reader infers seconds)
     if pa.types.is_null(dtype):
         return pa.string()
     if pa.types.is_large_string(dtype):
@@ -82,7 +64,12 @@ def _iceberg_friendly(dtype: pa.DataType) -> pa.DataType:
 
 
 def keep_last_per_key(table: pa.Table, keys: list[str]) -> pa.Table:
-    """For merges of several files: the last row of each key wins (files are processed in name order)."""
-    indexed = table.append_column("__akko_row", pa.array(range(table.num_rows), pa.int64()))
-    last = indexed.group_by(keys, use_threads=False).aggregate([("__akko_row", "max")])
-    return table.take(sorted(last.column("__akko_row_max").to_pylist()))
+    """For merges of several files: the last row of each key wins (files are processed in name order). Grouped
+    on a table of its own (`k0`, `k1`, ..., `row`), so no column of the data, whatever its name, is shadowed."""
+    import pyarrow.compute as pc
+
+    positions = {f"k{i}": table.column(key) for i, key in enumerate(keys)}
+    grouped = pa.table({**positions, "row": pa.array(range(table.num_rows), pa.int64())})
+    last = grouped.group_by(list(positions), use_threads=False).aggregate([("row", "max")])
+    rows = last.column("row_max")
+    return table.take(rows.take(pc.sort_indices(rows)))

@@ -11,6 +11,9 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,6 +103,18 @@ class ObjectStore:
         buffer = io.BytesIO()
         pacsv.write_csv(table, buffer)
         return self.write_bytes(key, buffer.getvalue())
+
+    @contextmanager
+    def local_file(self, location: str) -> Iterator[str]:
+        """A local path holding `location` (a path, or a URI the caller checked): the file itself, or a temporary
+        copy of an object in the bucket, removed afterwards (readers such as DuckDB's open a path)."""
+        if "://" not in location:
+            yield location
+            return
+        with tempfile.TemporaryDirectory(prefix="akko-object-") as folder:
+            copy = os.path.join(folder, posixpath.basename(location) or "object")
+            self.fs.get(location, copy)
+            yield copy
 
     def read_bytes(self, location: str) -> bytes:
         with self.fs.open(self.resolve(location), "rb") as handle:

@@ -41,6 +41,9 @@ class WriteResult:
     base_snapshot_id: int | None = None  # main's head the audit branch was cut from
     checks: dict[str, Any] | None = None  # the check report's summary, once published
     already_published: bool = False  # an earlier try of this run published: nothing was written
+    ingest: dict[str, Any] | None = (
+        None  # a file ingest's rows read, written and set aside (runtime/ingest_files.py)
+    )
 
 
 def write_table(

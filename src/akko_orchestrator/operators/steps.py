@@ -171,7 +171,7 @@ class StageFileOperator(AkkoStepOperator):
         super().__init__(**kwargs)
         self.path = path
 
-    def run(self, ctx: Any, context: Any) -> str:
+    def run(self, ctx: Any, context: Any) -> dict[str, Any]:
         from akko_orchestrator.runtime.ingest import stage_file
 
         return stage_file(ctx, self.planned.step, self.path)  # type: ignore[arg-type]
@@ -188,7 +188,7 @@ class CommitStagedOperator(AkkoStepOperator):
         from akko_orchestrator.runtime.ingest import commit_staged
 
         keys = context["ti"].xcom_pull(task_ids=self.stage_task_id) or []
-        if isinstance(keys, str):
+        if isinstance(keys, str | dict):  # one staged file (a bare key: staged by an earlier AKKO)
             keys = [keys]
         listed = context["ti"].xcom_pull(task_ids=self.stage_task_id.replace(".load_file", ".list_files"))
         ctx.lineage.files.extend(listed if isinstance(listed, list) else [])  # the files the group read

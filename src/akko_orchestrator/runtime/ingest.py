@@ -1,10 +1,10 @@
-"""Ingest steps: files (one, or a glob fanned out and staged, then committed once), HTTP JSON APIs, SQL queries."""
+"""Ingest steps: files (one, or a glob fanned out and staged, then committed once: runtime/ingest_files.py), HTTP
+JSON APIs, SQL queries."""
 
 from __future__ import annotations
 
 import decimal
 import functools
-import io
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -13,77 +13,29 @@ from typing import Any
 
 import pyarrow as pa
 
-from akko_orchestrator.config.paths import PathRule
 from akko_orchestrator.errors import AkkoError
-from akko_orchestrator.lakehouse.arrow_io import keep_last_per_key, normalize, read_file, records_to_arrow
+from akko_orchestrator.lakehouse.arrow_io import records_to_arrow
 from akko_orchestrator.lakehouse.writer import WriteResult
-from akko_orchestrator.runtime.context import StepContext, log
+from akko_orchestrator.runtime.context import StepContext
+from akko_orchestrator.runtime.ingest_files import (
+    commit_staged,
+    ingest_files,
+    list_files,
+    load_file,
+    stage_file,
+)
 from akko_orchestrator.runtime.publish import write_arrow
 from akko_orchestrator.spec.models import HttpSource, IngestStep, SqlSource
 
-
-def list_files(ctx: StepContext, step: IngestStep) -> list[str]:
-    """The files the step reads, sorted; each inside what the spec may read (config/paths.py), checked by its
-    real path here and again before it is read (a spec or a symlink may have changed since validation)."""
-    rule = PathRule.of(ctx.project)
-    rule.enforce(step.id, str(step.source.files))  # before listing: a folder outside is not even listed
-    files = ctx.object_store.glob(str(step.source.files))
-    rule.enforce(step.id, str(step.source.files), files)
-    if not files:
-        raise AkkoError(
-            f"no file matches {step.source.files!r} (looked in {ctx.object_store.resolve(str(step.source.files))})"
-        )
-    log.info("%s: %d file(s) match %s", step.id, len(files), step.source.files)
-    ctx.lineage.files.extend(files)
-    return files
-
-
-def load_file(ctx: StepContext, step: IngestStep, path: str) -> pa.Table:
-    PathRule.of(ctx.project).enforce(step.id, str(step.source.files), [path])
-    try:
-        data = ctx.object_store.read_bytes(path)
-    except FileNotFoundError:
-        raise AkkoError(f"file not found: {path}") from None
-    table = read_file(data, str(step.source.file_format()), path)
-    return normalize(table)
-
-
-def stage_file(ctx: StepContext, step: IngestStep, path: str) -> str:
-    """Fan-out half 1: parse one file into a staged Parquet object (no table changes)."""
-    import pyarrow.parquet as pq
-
-    table = load_file(ctx, step, path)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    key = ctx.staging_key(f"{max(ctx.map_index, 0):06d}.parquet")
-    ctx.object_store.write_bytes(key, buffer.getvalue())
-    log.info("%s: staged %d rows from %s", step.id, table.num_rows, path)
-    return key
-
-
-def commit_staged(ctx: StepContext, step: IngestStep, keys: list[str]) -> WriteResult:
-    """Fan-out half 2: every staged file goes to the table in one commit, so the step is all or nothing."""
-    import pyarrow.parquet as pq
-
-    if not keys:
-        raise AkkoError(f"{step.id}: nothing was staged")
-    tables = [pq.read_table(io.BytesIO(ctx.object_store.read_bytes(k))) for k in sorted(keys)]
-    data = pa.concat_tables(tables, promote_options="permissive")
-    if step.output.mode == "merge":
-        data = keep_last_per_key(data, list(step.output.keys))
-    result = write_arrow(ctx, step.output, step.checks, data)
-    ctx.object_store.delete(ctx.staging_key(""))
-    return result
+__all__ = ["commit_staged", "fetch_http", "fetch_sql", "ingest", "list_files", "load_file", "stage_file"]
 
 
 def ingest(ctx: StepContext, step: IngestStep) -> WriteResult:
     """A non fanned-out ingest: read the source and write the table in one commit."""
     source = step.source
     if source.files is not None:
-        data = pa.concat_tables(
-            [load_file(ctx, step, f) for f in list_files(ctx, step)], promote_options="permissive"
-        )
-    elif source.http is not None:
+        return ingest_files(ctx, step)
+    if source.http is not None:
         if source.http.conn_id is not None:
             ctx.allow_connection(source.http.conn_id)  # the hook fetches it itself
         ctx.lineage.urls.append(http_url(source.http))

@@ -22,6 +22,7 @@ def write_summary(result: WriteResult) -> dict[str, Any]:
         "created": result.created,
         **({"checks": result.checks} if result.checks else {}),
         **({"already_published": True} if result.already_published else {}),
+        **({"ingest": result.ingest} if result.ingest else {}),
     }
 
 

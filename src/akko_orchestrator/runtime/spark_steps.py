@@ -167,7 +167,7 @@ def load_function(script: Path, name: str):
 def check_sources(ctx: StepContext, step: SparkStep) -> None:
     """Every file source is inside what specs may read (config/paths.py): the path as written and, for local
     paths, each file Spark would read now (glob matches, folders' contents), by real path."""
-    rule = PathRule.of(ctx.project)
+    rule = PathRule.of(ctx.project, ctx.team)
     for source in step.sources.values():
         if source.files is not None:
             rule.enforce(step.id, source.files, local_files(rule.resolve(source.files)))
@@ -184,7 +184,7 @@ def read_source(spark: SparkSession, ctx: StepContext, source: SparkSource) -> D
     path = ctx.object_store.resolve(str(source.files))
     ctx.lineage.files.append(path)
     # Spark reads the files itself: checked again right before it is handed the path.
-    PathRule.of(ctx.project).enforce(ctx.step_id, str(source.files), local_files(path))
+    PathRule.of(ctx.project, ctx.team).enforce(ctx.step_id, str(source.files), local_files(path))
     if path.startswith("s3://"):
         path = "s3a://" + path.removeprefix("s3://")  # Hadoop's S3 filesystem, configured on the Spark server
     options = {"header": "true", "inferSchema": "true"} if fmt == "csv" else {}

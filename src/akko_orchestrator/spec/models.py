@@ -101,6 +101,19 @@ class IngestSource(SpecModel):
         "akko.yaml's `allowed_paths` lists.",
     )
     format: Literal["csv", "parquet", "json"] | None = Field(None, description="Default: the file extension.")
+    on_bad_rows: Literal["fail", "quarantine"] = Field(
+        "fail",
+        description="A row that cannot be read as the file's format (an unterminated quote, a wrong number of "
+        "fields, text not in `encoding`, a line that is not a JSON object or whose field changes kind): "
+        "`fail` fails the step naming file:line and why, nothing written; `quarantine` writes the other rows "
+        "and the bad ones, with file, line and reason, to `<output table>_rejects` in the same namespace, "
+        "counted in the step's summary. A damaged Parquet file fails either way.",
+    )
+    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = Field(
+        "utf-8",
+        description="Text encoding of csv and json files. Bytes that do not decode are bad rows, never a "
+        "column read as bytes.",
+    )
     http: HttpSource | None = None
     sql: SqlSource | None = None
 
@@ -115,6 +128,11 @@ class IngestSource(SpecModel):
             )
         if self.format is not None and self.files is None:
             raise ValueError("`format` only applies to `files`")
+        given = self.model_fields_set & {"on_bad_rows", "encoding"}
+        if given and self.files is None:
+            raise ValueError(f"`{sorted(given)[0]}` only applies to `files`")
+        if "encoding" in given and self.file_format() == "parquet":
+            raise ValueError("`encoding` applies to csv and json files (Parquet text is UTF-8)")
         return self
 
     def file_format(self) -> str | None:

@@ -136,6 +136,8 @@ def _checks_section() -> list[str]:
         "- `files` (ingest `source`, spark `sources`) read only inside the project folder, the profile's object "
         "store, or a folder or URI prefix listed in akko.yaml's `allowed_paths`, by real path (`..`, absolute "
         "paths, other URIs and symlinks out are refused; a glob by its base folder and the files it matches); "
+        "never AKKO's state folder, the warehouse, the catalog database, the object store's `_akko/` or, with "
+        "`teams`, an object-store key outside the team's `files` folders, whatever `allowed_paths` says; "
         "a running step checks every file again before reading it.",
         "- Across files: unique pipeline ids, and every table read (SQL, `inputs`, `schedule.on`) is written "
         "by some pipeline or already exists (checked against the embedded catalog on the `embedded` engine).",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from akko_orchestrator.config.models import ProjectConfig
-from akko_orchestrator.config.paths import ALLOW_HINT, PathRule, local_files
+from akko_orchestrator.config.paths import PathRule, local_files
 from akko_orchestrator.config.project import PROJECT_FILE, Project, load_project
 from akko_orchestrator.config.tenancy import Tenancy
 from akko_orchestrator.dbt.sync import graph_builder
@@ -150,13 +150,14 @@ def _project(root: Path, profile: str | None) -> Project:
 
 def _paths_outside(pipeline: Pipeline, source: SpecSource, paths: PathRule) -> list[SpecIssue]:
     """Each `files` of a step of this profile that reads outside the project, the object store and
-    `allowed_paths`: as written (a glob: its base folder), then every file it matches now (symlinks)."""
+    `allowed_paths`, or what is never a source (AKKO's state, the warehouse, another team's files): as written
+    (a glob: its base folder), then every file it matches now (symlinks)."""
     issues = []
+    paths = paths.for_team(pipeline.team)
     for loc, written in _file_locations(pipeline, paths.profile):
         outside = paths.first_outside(written, local_files(paths.resolve(written)))
         if outside is not None:
-            reason = f"{outside.where()}, outside the project folder, the object store and `allowed_paths`"
-            issues.append(source.issue(loc, reason, ALLOW_HINT))
+            issues.append(source.issue(loc, paths.reason(outside), outside.hint))
     return issues
 
 
