@@ -334,3 +334,49 @@ def test_a_dbt_model_naming_another_teams_table_is_refused_in_its_file(tmp_path:
     )
     plan = build_plan(pipeline, source, dbt_graphs=lambda *_: DbtLookup(graph))
     assert plan.step("build").reads == ("banking.accounts",)
+
+
+def test_a_check_on_a_column_the_written_table_lacks_fails_naming_it(tmp_path: Path) -> None:
+    """A python step's columns are unknown to validate: at run time the check fails naming the check, the column
+    and the table's columns (not the engine's binder error about AKKO's internal alias), and nothing publishes."""
+    from akko.testing import run_pipeline
+
+    (tmp_path / "akko.yaml").write_text("project: p\npipelines: pipelines\npython_path: [pipelines]\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "make_rows.py").write_text("def rows():\n    return [{'id': 1, 'region': 'EU'}]\n")
+    spec = tmp_path / "pipelines" / "p.yaml"
+    spec.write_text(
+        "pipeline: p\nowner: tests\nteam: demo\nsteps:\n  - id: make\n    kind: python\n    function: make_rows:rows\n"
+        "    output: {table: demo.rows}\n    checks: [{not_null: [regoin]}]\n"
+    )
+    result = run_pipeline(spec, project=tmp_path)
+    [error] = result.errors.values()
+    assert str(error) == (
+        "check 'not_null_regoin' on demo.rows: the table has no column 'regoin'; did you mean 'region'? "
+        "(its columns: id, region)"
+    )
+    assert "_akko_t" not in str(error)
+    assert not result.catalog.table_exists("demo.rows") or not result.table("demo.rows").num_rows
+
+
+def test_a_check_reading_a_table_nobody_writes_is_located(tmp_path: Path) -> None:
+    """A relationship's `to` and a `sql` check read tables too: one that nobody writes and that does not exist is
+    reported at its place, like a step's own reads."""
+    from akko_orchestrator.spec.validate import validate_path
+
+    (tmp_path / "akko.yaml").write_text("project: p\npipelines: pipelines\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "pipeline: p\nowner: tests\nteam: demo\nsteps:\n  - id: make\n    kind: sql\n"
+        "    sql: SELECT 1 AS id\n    output: {table: demo.rows}\n    checks:\n"
+        "      - relationships: {column: id, to: demo.nowhere}\n"
+        "      - sql: SELECT id FROM demo.rows WHERE id NOT IN (SELECT id FROM demo.elsewhere)\n"
+    )
+    report = validate_path(tmp_path / "pipelines", tmp_path, lambda table: False, "local", ["local"], "embedded")
+    shown = sorted(issue.format() for issue in report.issues)
+    assert shown == [
+        "pipelines/p.yaml:10:41: steps[0].checks[0].relationships.to: table demo.nowhere is read but no "
+        "pipeline writes it and it does not exist (add a step that writes it, or fix the name)",
+        "pipelines/p.yaml:11:71: steps[0].checks[1].sql: table demo.elsewhere is read but no pipeline writes it "
+        "and it does not exist (add a step that writes it, or fix the name)",
+    ]

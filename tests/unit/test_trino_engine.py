@@ -640,3 +640,13 @@ def test_pins_are_checked_before_anything_is_sent(tmp_path: Path) -> None:
     with pytest.raises(AkkoError, match="must be an integer"):
         text = {"demo.sales": "1; DROP TABLE demo.sales"}
         engine.query("SELECT * FROM demo.sales", ["demo.sales"], versions=text)  # type: ignore[arg-type]
+
+
+def test_a_final_semicolon_is_not_sent_to_trino() -> None:
+    """Trino's client refuses `SELECT 1;`: the final `;` token goes, one inside a string or a comment stays."""
+    from akko_orchestrator.engines.trino_engine import _without_final_semicolon
+
+    assert _without_final_semicolon("SELECT 1;") == "SELECT 1"
+    assert _without_final_semicolon("SELECT ';' ;\n-- done") == "SELECT ';'"
+    assert _without_final_semicolon("SELECT 1 -- ;") == "SELECT 1 -- ;"
+    assert _without_final_semicolon("SELECT ';'") == "SELECT ';'"

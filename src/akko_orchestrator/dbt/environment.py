@@ -83,18 +83,16 @@ def dbt_environment(
 
 def project_teams(folder: Path) -> Mapping[str, TeamSettings]:
     """The `teams` of the akko.yaml above a dbt project (nothing else of it: no profile, no secret)."""
-    import yaml
-
-    from akko_orchestrator.config.project import PROJECT_FILE
+    from akko_orchestrator.config.project import PROJECT_FILE, read_project_file
     from akko_orchestrator.config.tenancy import Tenancy
     from akko_orchestrator.errors import AkkoError
 
     for parent in [folder, *folder.parents]:
         if (parent / PROJECT_FILE).is_file():
             try:
-                raw = yaml.safe_load((parent / PROJECT_FILE).read_text(encoding="utf-8"))
-                return Tenancy.from_raw(raw.get("teams") if isinstance(raw, dict) else None).teams
-            except (OSError, yaml.YAMLError, AkkoError):
+                raw = read_project_file(parent / PROJECT_FILE)
+                return Tenancy.from_raw(raw.get("teams")).teams
+            except AkkoError:
                 return {}  # akko.yaml's own problem, reported by every command
     return {}
 

@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from akko_orchestrator.dbt.graph import GRAPH_VERSION
 
 PROJECT_FILE = "dbt_project.yml"
@@ -54,12 +52,14 @@ class DbtProjectError(ValueError):
 
 
 def load_project(folder: Path) -> DbtProject:
+    from akko_orchestrator.spec.yaml_safety import load_file
+
     project_file = folder / PROJECT_FILE
     try:
-        config = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+        config = load_file(project_file) or {}  # within the budgets of every YAML AKKO reads
     except FileNotFoundError:
         raise DbtProjectError(f"no dbt project at {folder}: {PROJECT_FILE} not found") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError) as exc:
         raise DbtProjectError(f"cannot read {project_file}: {exc}") from None
     if not isinstance(config, dict) or not config.get("name"):
         raise DbtProjectError(f"{project_file} has no `name`")

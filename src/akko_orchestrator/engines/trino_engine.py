@@ -65,7 +65,7 @@ class TrinoEngine(SqlEngine):
     def query(self, sql: str, tables: list[str], versions: Mapping[str, int] | None = None) -> pa.Table:
         from akko_orchestrator.plan.sql_refs import LAKEHOUSE_SQL_CATALOG
 
-        sql = self._lakehouse_catalog(sql)
+        sql = self._lakehouse_catalog(_without_final_semicolon(sql))
         pinned = pinned_versions(tables, versions)
         if pinned:
             sql = pin_versions(sql, pinned, (LAKEHOUSE_SQL_CATALOG, self.settings.catalog))
@@ -285,3 +285,17 @@ def _set_session_catalog(conn: Any, catalog: str) -> None:
 
 def create(project: Project, catalog: Catalog) -> SqlEngine:
     return TrinoEngine(project, catalog)
+
+
+def _without_final_semicolon(sql: str) -> str:
+    """Trino's client refuses a statement ending in `;` (a spec's one query may end with one): the text up to
+    that last token, found by sqlglot's tokenizer (a `;` inside a string or comment is no terminator)."""
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.tokens import TokenType
+
+    from akko_orchestrator.plan.sql_refs import TRINO
+
+    tokens = Dialect.get_or_raise(TRINO).tokenize(sql)
+    if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        return sql[: tokens[-1].start].rstrip()
+    return sql

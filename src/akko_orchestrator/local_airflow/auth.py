@@ -167,11 +167,11 @@ def sync_team_bundles(project: Project) -> dict[str, list[str]]:
 
 
 def _spec_team(spec: Path) -> str | None:
-    import yaml
+    from akko_orchestrator.spec.yaml_safety import load_file
 
     try:
-        data = yaml.safe_load(spec.read_text())
-    except (OSError, yaml.YAMLError):
+        data = load_file(spec)
+    except (OSError, ValueError):
         return None
     team = data.get("team") if isinstance(data, dict) else None
     return team if isinstance(team, str) else None

@@ -52,14 +52,14 @@ def shim_files(project: Project) -> list[str]:
 def on_profile(shim: Path, profile: str) -> bool:
     import re
 
-    import yaml
-
     match = re.search(r"load_dag\(__file__, '([^']+)'\)", shim.read_text())
     if match is None:
         return True
+    from akko_orchestrator.spec.yaml_safety import load_file
+
     try:
-        data = yaml.load((shim.parent / match.group(1)).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, ValueError, yaml.YAMLError):
+        data = load_file(shim.parent / match.group(1))
+    except (OSError, ValueError):
         return True  # a broken or missing spec is an import error: wait for it to be reported
     profiles = data.get("profiles") if isinstance(data, dict) else None
     return not isinstance(profiles, list) or profile in profiles

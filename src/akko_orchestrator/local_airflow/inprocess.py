@@ -83,10 +83,9 @@ class _ProgressListener:
 
 def pipeline_shim(project: Project, pipeline_id: str) -> Path:
     """The shim of the spec declaring `pipeline: <pipeline_id>` (specs are scanned without full validation)."""
-    import yaml
-
     from akko_orchestrator.compiler.shims import shim_name, sync_shims
     from akko_orchestrator.spec.loader import find_spec_files
+    from akko_orchestrator.spec.yaml_safety import load_file
     from akko_orchestrator.spec.yaml_source import SpecLoader
 
     # Only this pipeline's dbt graphs are brought up to date: a run does not pay for other pipelines' projects.
@@ -94,8 +93,8 @@ def pipeline_shim(project: Project, pipeline_id: str) -> Path:
     known = []
     for spec in find_spec_files(project.pipelines_dir):
         try:
-            data = yaml.load(spec.read_text(encoding="utf-8"), Loader=SpecLoader)  # noqa: S506
-        except yaml.YAMLError:
+            data = load_file(spec, SpecLoader)
+        except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("pipeline"):
             known.append(str(data["pipeline"]))

@@ -54,13 +54,12 @@ def python_paths(spec_file: Path) -> tuple[Path, ...]:
 def _configured_paths(root: Path, stamp: int) -> tuple[Path, ...]:
     """Only `python_path` is read (no profile, no secret); a broken akko.yaml keeps the default, reported when a
     command loads the project."""
-    import yaml
-
-    from akko_orchestrator.config.project import PROJECT_FILE
+    from akko_orchestrator.config.project import PROJECT_FILE, read_project_file
+    from akko_orchestrator.errors import AkkoError
 
     try:
-        data = yaml.safe_load((root / PROJECT_FILE).read_text(encoding="utf-8")) if stamp else {}
-    except (OSError, ValueError, yaml.YAMLError):
+        data = read_project_file(root / PROJECT_FILE) if stamp else {}
+    except AkkoError:
         data = {}
     configured = data.get("python_path") if isinstance(data, dict) else None
     if not isinstance(configured, list) or not all(isinstance(p, str) for p in configured):

@@ -45,6 +45,8 @@ def run_checks(
     metadata settles is not scanned for (quality/metadata.py)."""
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
+    if catalog is not None:
+        _columns_exist(catalog, table, checks, snapshot_id)
     stats = snapshot_stats(catalog, table, snapshot_id) if catalog is not None else None
     answered = _from_metadata(checks, stats, previous_rows, now)
     plan = compile_checks(table, checks, frozenset(answered))
@@ -62,6 +64,21 @@ def run_checks(
             result = _judge(engine, plan, compiled, f"c{index}", metrics, previous_rows, now, reads, versions)
         results.append(result)
     return CheckReport(table, snapshot_id, results, time.perf_counter() - started)
+
+
+def _columns_exist(catalog: Catalog, table: str, checks: list[Check], snapshot_id: int | None) -> None:
+    """A check naming a column the checked snapshot lacks fails naming the check, the column and the table's
+    columns, before any statement runs (an engine's binder error would name AKKO's internal alias instead)."""
+    from akko_orchestrator.plan.column_checks import missing_check_columns
+
+    loaded = catalog.load_table(table)
+    snapshot = loaded.snapshot_by_id(snapshot_id) if snapshot_id is not None else loaded.current_snapshot()
+    schema = loaded.schema()
+    if snapshot is not None and snapshot.schema_id is not None:
+        schema = loaded.metadata.schema_by_id(snapshot.schema_id) or schema
+    missing = missing_check_columns(table, checks, [field.name for field in schema.fields])
+    if missing is not None:
+        raise missing
 
 
 def _from_metadata(

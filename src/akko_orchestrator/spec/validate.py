@@ -246,15 +246,28 @@ def _missing_table_issues(plan: Plan, source: SpecSource, missing: set[str]) -> 
     return issues
 
 
+def _check_reads_located(index: int, checks: list) -> list[tuple[tuple | SqlText, int | None, str]]:
+    found: list[tuple[tuple | SqlText, int | None, str]] = []
+    for position, check in enumerate(checks):
+        at = ("steps", index, "checks", position)
+        if check.relationships is not None:
+            found.append(((*at, "relationships", "to"), None, check.relationships.to))
+        if check.sql is not None:
+            sql = SqlText(check.sql, (*at, "sql"))
+            found += [(sql, ref.offset, ref.qualified) for ref in tables_read(check.sql)]
+    return found
+
+
 def _reads_located(
     source: SpecSource, index: int, step: Step
 ) -> list[tuple[tuple | SqlText, int | None, str]]:
-    """(where, offset in SQL, table) for every table a step reads (python `inputs` or SQL references)."""
+    """(where, offset in SQL, table) for every table a step reads (python `inputs`, SQL references, and its
+    checks: a relationship's `to`, a `sql` check's references)."""
+    found = _check_reads_located(index, getattr(step, "checks", None) or [])
     if isinstance(step, PythonStep | SparkStep):
-        return [(("steps", index, "inputs", i), None, table) for i, table in enumerate(step.inputs)]
+        return found + [(("steps", index, "inputs", i), None, t) for i, t in enumerate(step.inputs)]
     if not isinstance(step, SqlStep):
-        return []
-    found = []
+        return found
     for sql in step_sql_texts(source, index, step):
         for ref in tables_read(sql.text):  # the plan was built, so every text parses
             found.append((sql, ref.offset, ref.qualified))

@@ -189,3 +189,12 @@ class SafeYamlLoader(BudgetedComposer, getattr(yaml, "CSafeLoader", yaml.SafeLoa
 def load_yaml(text: str, loader: type = SafeYamlLoader) -> Any:
     """`text` as data under the budgets; raises `yaml.YAMLError` (with a mark) when it is not acceptable."""
     return yaml.load(text, Loader=loader)  # noqa: S506 - every loader here derives from a SafeLoader
+
+
+def load_file(path: Path, loader: type = SafeYamlLoader) -> Any:
+    """A YAML file as data under the budgets (for readers that only peek at a spec, e.g. its `team`); raises
+    `OSError` or `ValueError` (`YamlFileError`, and `yaml.YAMLError` as a ValueError) when it is not acceptable."""
+    try:
+        return load_yaml(read_text(path), loader)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None

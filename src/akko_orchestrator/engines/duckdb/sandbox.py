@@ -96,10 +96,22 @@ def lock_down(con: duckdb.DuckDBPyConnection, allowed_directories: Iterable[str]
     directory, would be readable and writable by every query). Also for dbt-duckdb's connections
     (dbt/duckdb_plugin.py); each call makes its own temporary folder."""
     folders = [_folder(folder) for folder in allowed_directories]
-    con.execute("SET temp_directory = ?", [str(private_temp_directory() / "spill")])
-    con.execute("SET allowed_directories = ?", [folders])
+    con.execute(_set("temp_directory", str(private_temp_directory() / "spill")))
+    con.execute(_set("allowed_directories", folders))
     for setting in LOCKED:
         con.execute(setting)
+
+
+def _set(name: str, value: str | list[str]) -> str:
+    """`SET name = value` with the value as literals in the text: a bound parameter would make DuckDB import
+    pandas (seconds, once per process) to look at its type."""
+    from sqlglot import exp
+
+    from akko_orchestrator.sql.build import render, string
+
+    node = exp.Array(expressions=[string(v) for v in value]) if isinstance(value, list) else string(value)
+    item = exp.SetItem(this=exp.EQ(this=exp.column(name), expression=node))
+    return render(exp.Set(expressions=[item]), "duckdb")
 
 
 def _folder(folder: str) -> str:
