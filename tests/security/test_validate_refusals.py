@@ -343,7 +343,9 @@ def test_a_check_on_a_column_the_written_table_lacks_fails_naming_it(tmp_path: P
 
     (tmp_path / "akko.yaml").write_text("project: p\npipelines: pipelines\npython_path: [pipelines]\n")
     (tmp_path / "pipelines").mkdir()
-    (tmp_path / "pipelines" / "make_rows.py").write_text("def rows():\n    return [{'id': 1, 'region': 'EU'}]\n")
+    (tmp_path / "pipelines" / "make_rows.py").write_text(
+        "def rows():\n    return [{'id': 1, 'region': 'EU'}]\n"
+    )
     spec = tmp_path / "pipelines" / "p.yaml"
     spec.write_text(
         "pipeline: p\nowner: tests\nteam: demo\nsteps:\n  - id: make\n    kind: python\n    function: make_rows:rows\n"
@@ -372,7 +374,9 @@ def test_a_check_reading_a_table_nobody_writes_is_located(tmp_path: Path) -> Non
         "      - relationships: {column: id, to: demo.nowhere}\n"
         "      - sql: SELECT id FROM demo.rows WHERE id NOT IN (SELECT id FROM demo.elsewhere)\n"
     )
-    report = validate_path(tmp_path / "pipelines", tmp_path, lambda table: False, "local", ["local"], "embedded")
+    report = validate_path(
+        tmp_path / "pipelines", tmp_path, lambda table: False, "local", ["local"], "embedded"
+    )
     shown = sorted(issue.format() for issue in report.issues)
     assert shown == [
         "pipelines/p.yaml:10:41: steps[0].checks[0].relationships.to: table demo.nowhere is read but no "
