@@ -46,6 +46,8 @@ def make_project(case: Path, target: Path, folder: str = "pipelines") -> Path:
     into = target / folder
     into.mkdir(parents=True, exist_ok=True)
     for file in case.iterdir():
+        if not file.is_file():  # e.g. the __pycache__ that loading build.py leaves beside it
+            continue
         if file.name == "akko.yaml":
             shutil.copy(file, target / "akko.yaml")
         elif file.name not in ("expected.txt", "build.py"):

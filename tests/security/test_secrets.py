@@ -114,10 +114,14 @@ def test_the_environments_connections_and_secrets_are_masked() -> None:
                 {"type": "http", "auth": {"type": "api_key", "apiKey": api_key}}
             ),
             "AKKO_KEYCLOAK_URL": "http://127.0.0.1:18080",  # not a secret: stays readable
+            "AIRFLOW_CONN_PLANT_API": "http://127.0.0.1:18081",  # a connection with no credential: readable
         }
     )
-    text = redact(f"{uri_pw} {json_pw} {catalog_pw} {broker_pw} {spark_tok} {api_key} http://127.0.0.1:18080")
-    assert text == "*** *** *** *** *** *** http://127.0.0.1:18080"
+    text = redact(
+        f"{uri_pw} {json_pw} {catalog_pw} {broker_pw} {spark_tok} {api_key} http://127.0.0.1:18080"
+        " GET http://127.0.0.1:18081/api/v1/broken"
+    )
+    assert text == "*** *** *** *** *** *** http://127.0.0.1:18080 GET http://127.0.0.1:18081/api/v1/broken"
 
 
 def test_a_resolved_secret_ref_and_a_uri_password_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -106,9 +106,14 @@ def mask_environment(environ: Mapping[str, str] | None = None) -> None:
     like secrets (AKKO_CATALOG_PASSWORD, AIRFLOW__CORE__FERNET_KEY...), and the passwords of URLs."""
     for name, value in (os.environ if environ is None else environ).items():
         if name.startswith("AIRFLOW_CONN_"):
-            mask(value, local=True)
-            with contextlib.suppress(Exception):  # an unreadable one is Airflow's to report
-                mask_connection(_env_connection(name, value), local=True)
+            try:
+                conn = _env_connection(name, value)
+            except Exception:  # noqa: BLE001 - unreadable: Airflow's to report; the whole text may be secret
+                mask(value, local=True)
+            else:
+                mask_connection(conn, local=True)
+                if conn.password or conn.login or conn.extra:  # a bare scheme://host:port stays readable
+                    mask(value, local=True)
         elif _ENV_SECRET_WORDS.intersection(name.upper().split("_")):
             mask(value, local=True)
         elif value.lstrip().startswith("{"):
