@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from akko_orchestrator.lakehouse.spark_session import stop_session
 from akko_orchestrator.stack.maven import MavenArtifact, fetch_maven
 from akko_orchestrator.stack.process import StackError
 from akko_orchestrator.stack.spark import SparkConnectService, process_tree
@@ -71,7 +72,7 @@ def spark(stack: SparkStack) -> Iterator[Any]:
     try:
         yield session
     finally:
-        session.stop()
+        stop_session(session)
 
 
 def _rows(table: pa.Table, key: str = "id") -> list[dict[str, Any]]:
@@ -287,12 +288,30 @@ def test_python_udf_runs_in_python_workers(spark: Any) -> None:
     assert [row.x for row in spark.range(4).select(plus_one("id").alias("x")).collect()] == [1, 2, 3, 4]
 
 
+def test_a_dropped_session_leaves_the_shared_release_pool_alone(stack: SparkStack, spark: Any) -> None:
+    """pyspark's finalizer closes a session's client again, shutting down the release thread pool all sessions
+    of the process share (from the garbage collector, inside that pool's submit(), it deadlocks): a session
+    ended by `stop_session` leaves its finalizer nothing to do."""
+    import gc
+
+    from pyspark.sql.connect.client.reattach import ExecutePlanResponseReattachableIterator as Reattach
+
+    other = stack.session()
+    assert other.range(3).count() == 3
+    stop_session(other)
+    pool = Reattach._get_or_create_release_thread_pool()  # stop() shut the old one down: this is the new one
+    assert spark.range(5).count() == 5
+    del other
+    gc.collect()
+    assert Reattach._release_thread_pool_instance is pool
+
+
 def test_stop_leaves_no_process(stack: SparkStack, spark: Any) -> None:
     pid = stack.service.status().pid
     assert pid is not None
     tree = process_tree(pid)  # the JVM, and PySpark's worker daemon (its own process group) and workers
     assert len(tree) > 1 and leftover_processes(stack.service)
-    spark.stop()
+    stop_session(spark)
     started = time.monotonic()
     stack.service.stop()
     stack.timings["stop_seconds"] = round(time.monotonic() - started, 1)

@@ -90,7 +90,8 @@ def test_check_statements_golden() -> None:
     assert sample_sql(plan, plan.checks[0], 5) == (
         'SELECT "_akko_t"."id", "_akko_t"."region", COUNT(*) AS "occurrences" FROM "demo"."orders" AS "_akko_t"'
         ' WHERE NOT "_akko_t"."id" IS NULL AND NOT "_akko_t"."region" IS NULL GROUP BY "_akko_t"."id",'
-        ' "_akko_t"."region" HAVING COUNT(*) > 1 ORDER BY "occurrences" DESC LIMIT 5'
+        ' "_akko_t"."region" HAVING COUNT(*) > 1 ORDER BY "occurrences" DESC, "_akko_t"."id", "_akko_t"."region"'
+        " LIMIT 5"
     )
 
 

@@ -125,7 +125,12 @@ def sample_sql(plan: CheckPlan, compiled: CompiledCheck, limit: int) -> str | No
             .where(_present(keys), copy=False)
             .group_by(*[_col(c) for c in keys], copy=False)
             .having(exp.GT(this=_count_star(), expression=literal(1)), copy=False)
-            .order_by(exp.Ordered(this=column("occurrences"), desc=True), copy=False)
+            # ties broken by the keys: the same sample every time the same data is checked
+            .order_by(
+                exp.Ordered(this=column("occurrences"), desc=True),
+                *[exp.Ordered(this=_col(c)) for c in keys],
+                copy=False,
+            )
             .limit(literal(limit), copy=False)
         )
         return render(tree)

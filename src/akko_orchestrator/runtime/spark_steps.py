@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from akko_orchestrator.config.paths import PathRule, local_files
 from akko_orchestrator.errors import AkkoError
 from akko_orchestrator.guardrails.iceberg import user_code_scope
+from akko_orchestrator.lakehouse.spark_session import stop_session
 from akko_orchestrator.lakehouse.writer import WriteResult
 from akko_orchestrator.plan.model import PlannedStep
 from akko_orchestrator.runtime.context import StepContext, log
@@ -71,7 +72,7 @@ def run_spark(ctx: StepContext, planned: PlannedStep, spec_file: Path) -> WriteR
             ) from None
         raise
     finally:
-        spark.stop()
+        stop_session(spark)
 
 
 def _published_earlier(ctx: StepContext, step: SparkStep) -> WriteResult | None:

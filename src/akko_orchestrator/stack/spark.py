@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from akko_orchestrator.lakehouse.spark_session import stop_session
 from akko_orchestrator.stack.base import Service, ServiceEnv, ServiceStatus, StackPaths
 from akko_orchestrator.stack.maven import fetch_maven
 from akko_orchestrator.stack.process import (
@@ -303,7 +304,7 @@ class SparkConnectService(Service):
                 f"Spark Connect cannot open the Iceberg catalog: {_summary(str(exc))} (log: {self.log_file})"
             ) from None
         finally:
-            session.stop()
+            stop_session(session)
         return round(time.monotonic() - began, 1)
 
     # -- stopping -------------------------------------------------------------------------------------------
