@@ -77,6 +77,19 @@ def parse_guarded(sql: str, parse: Callable[[str], list[Any]]) -> list[Any]:
     return statements
 
 
+def once_per_tree(what: str, tree: Any, compute: Callable[[], Any]) -> Any:
+    """`compute()`, memoised per (what, tree object) inside `parsing_once()`. The memo holds the tree, so its id
+    names no other tree while the memo lives."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    key = (what, id(tree))
+    found = memo.get(key)
+    if found is None or found[0] is not tree:
+        found = memo[key] = (tree, compute())
+    return found[1]
+
+
 def tokenize_once(sql: str, tokenize: Callable[[str], list[Any]]) -> list[Any]:
     """`tokenize(sql)`, memoised per text inside `parsing_once()` (statement kinds, the Trino allow-list and error
     messages each read the tokens)."""

@@ -62,12 +62,21 @@ def parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
     return parse_guarded(sql, _parse_trino)
 
 
+def _trino_parser():  # -> sqlglot.parser.Parser
+    from sqlglot.dialects.trino import Trino
+
+    return Trino().parser()
+
+
 def _parse_trino(sql: str):  # -> list[sqlglot.exp.Expression]
     import sqlglot  # deferred: parse time uses cached plans and must not pay this import
 
+    from akko_orchestrator.plan.sql_ast import tokenize
+
     try:
         with _quiet_sqlglot():  # SHOW, EXPLAIN...: "falling back to parsing as a 'Command'" is no news here
-            statements = [s for s in sqlglot.parse(sql, read=TRINO) if s is not None]
+            # the tokens the statement checks read too (tokenized once per text while a plan is built)
+            statements = [s for s in _trino_parser().parse(tokenize(sql), sql) if s is not None]
     except sqlglot.errors.ParseError as exc:
         known = _not_trino_statement(sql) or _misspelt_statement(sql) or _unknown_call(sql)
         if known is not None:

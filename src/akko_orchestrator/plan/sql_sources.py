@@ -43,13 +43,22 @@ _WHY = {
 def real_sources(statement: Any, dialect: str = "trino", copy: bool = True) -> list[Any]:
     """The table sources (sqlglot `Table` nodes) of a parsed statement that are not CTEs visible where they are
     named, in tree order. Judged with identifiers normalized as `dialect` compares them: on a copy (its nodes are
-    returned, positions kept), or with `copy=False` on `statement` itself (a tree only the caller holds)."""
+    returned, positions kept), or with `copy=False` on `statement` itself (a tree only the caller holds), then
+    once per tree while a plan is built (the planner and its statement checks both ask: plan/sql_parse.py)."""
+    if copy:
+        return _real_sources(statement.copy(), dialect)
+    from akko_orchestrator.plan.sql_parse import once_per_tree
+
+    return list(once_per_tree("real_sources", statement, lambda: _real_sources(statement, dialect)))
+
+
+def _real_sources(tree: Any, dialect: str) -> list[Any]:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
     from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
     from sqlglot.optimizer.scope import traverse_scope
 
-    tree = normalize_identifiers(statement.copy() if copy else statement, dialect=dialect)
+    tree = normalize_identifiers(tree, dialect=dialect)
     tables = list(tree.find_all(exp.Table))
     try:
         real = {
